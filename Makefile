@@ -1,0 +1,45 @@
+# Two commands do all the set-up, from a fresh clone:
+#   make lab    create .venv, install the lab, run the lab's main job
+#   make test   create .venv, install the lab and its test tools, run every test (offline)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Arguments for the lab's main job, e.g. make lab LAB_ARGS="--data synthetic"
+LAB_ARGS ?=
+
+.PHONY: lab test install install-dev notebook clean help
+
+help:
+	@echo "make lab    - install into .venv and run the lab's main job"
+	@echo "make test   - install into .venv (with test tools) and run every test"
+	@echo "make notebook - open the notebooks in JupyterLab"
+	@echo "make clean  - remove .venv and caches (keeps data/ and runs/)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when pyproject.toml changes.
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-lab
+
+install: $(VENV)/.installed-lab
+install-dev: $(VENV)/.installed-dev
+
+lab: install
+	$(BIN)/python -m labutils data summary $(LAB_ARGS)
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+notebook: install-dev
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

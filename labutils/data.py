@@ -1,0 +1,427 @@
+"""CIFAR-10 on disk: the official file format, a safe reader, checksums and synthetic files.
+
+The batch files are Python 2 pickles (protocol 2). A pickle can run any code while it loads,
+so every file here is read through ``RestrictedUnpickler``, which builds numpy arrays and
+nothing else, and its content is checked before anyone uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.datasets import CIFAR10 as _TorchvisionCIFAR10
+from torchvision.datasets.utils import calculate_md5
+
+# Official names and checksums: torchvision's CIFAR10 class is the one source of truth.
+URL: str = _TorchvisionCIFAR10.url
+ARCHIVE_NAME: str = _TorchvisionCIFAR10.filename
+ARCHIVE_MD5: str = _TorchvisionCIFAR10.tgz_md5
+BATCH_FOLDER: str = _TorchvisionCIFAR10.base_folder
+TRAIN_FILES: tuple[str, ...] = tuple(name for name, _ in _TorchvisionCIFAR10.train_list)
+TEST_FILES: tuple[str, ...] = tuple(name for name, _ in _TorchvisionCIFAR10.test_list)
+META_FILE: str = _TorchvisionCIFAR10.meta["filename"]
+OFFICIAL_MD5: dict[str, str] = {
+    **dict(_TorchvisionCIFAR10.train_list),
+    **dict(_TorchvisionCIFAR10.test_list),
+    META_FILE: _TorchvisionCIFAR10.meta["md5"],
+}
+ALL_FILES: tuple[str, ...] = (*TRAIN_FILES, *TEST_FILES, META_FILE)
+
+CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+# Per-channel mean and standard deviation of the 50 000 official training images, in [0, 1].
+MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
+STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
+
+IMAGE_SIZE = 32
+PIXELS_PER_IMAGE = 3 * IMAGE_SIZE * IMAGE_SIZE  # 1024 red, then 1024 green, then 1024 blue
+SYNTHETIC_MARKER = "synthetic.json"
+SPLITS = ("train", "test")
+
+
+class CIFAR10FileError(ValueError):
+    """A CIFAR-10 file or folder that is missing, unsafe or malformed."""
+
+
+class UnsafePickleError(CIFAR10FileError):
+    """A pickle that asks for something other than a numpy array: it is never loaded."""
+
+
+class NotOfficialError(CIFAR10FileError):
+    """Files whose md5 sums differ from the official release, refused while verifying."""
+
+
+# --------------------------------------------------------------------------- safe reader
+
+
+def _numpy_reconstruct():
+    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core to numpy._core
+    return core.multiarray._reconstruct
+
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and plain Python values, and refuses all else."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise UnsafePickleError(
+                f"the pickle asks for {module}.{name}, which a CIFAR-10 batch never needs"
+            )
+        return _ALLOWED_GLOBALS[(module, name)]()
+
+
+def read_pickle(path: str | os.PathLike, encoding: str = "latin1") -> dict:
+    """Load one CIFAR-10 pickle safely, with str keys (``encoding="latin1"``) or bytes keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise CIFAR10FileError(f"{path} does not exist (or is not a file). {HOW_TO_GET_DATA}")
+    try:
+        with open(path, "rb") as file:
+            return RestrictedUnpickler(file, encoding=encoding).load()
+    except UnsafePickleError as error:
+        raise UnsafePickleError(
+            f"Refused to load {path}: {error}. The file may be tampered with: delete it and "
+            f"download the data again."
+        ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, UnicodeDecodeError, struct.error) as error:
+        size = path.stat().st_size
+        raise CIFAR10FileError(
+            f"{path} ({size} bytes) is not a readable CIFAR-10 pickle "
+            f"({type(error).__name__}: {error}). It may be truncated or another file under "
+            f"this name: delete it and download the data again."
+        ) from None
+
+
+def _text_keys(record: dict) -> dict:
+    """Turn the bytes keys of ``encoding="bytes"`` into text, so both views check alike."""
+    return {key.decode("latin1") if isinstance(key, bytes) else key: value
+            for key, value in record.items()}
+
+
+def check_batch(record: object, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Check a loaded batch and return (images uint8 [N, 32, 32, 3], labels int64 [N])."""
+    if not isinstance(record, dict):
+        raise CIFAR10FileError(f"{path} holds a {type(record).__name__}, not a CIFAR-10 batch dict.")
+    record = _text_keys(record)
+    missing = [key for key in ("data", "labels") if key not in record]
+    if missing:
+        raise CIFAR10FileError(
+            f"{path} has no {missing} key(s) (keys found: {sorted(record)}): not a CIFAR-10 batch."
+        )
+    data = record["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != PIXELS_PER_IMAGE:
+        found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise CIFAR10FileError(
+            f"{path}: 'data' should be a uint8 array of shape (N, {PIXELS_PER_IMAGE}), found {found}."
+        )
+    labels = np.asarray(record["labels"])
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
+        raise CIFAR10FileError(
+            f"{path}: expected {len(data)} integer labels, found an array of {labels.dtype} "
+            f"with shape {labels.shape}."
+        )
+    out_of_range = labels[(labels < 0) | (labels >= len(CLASSES))]
+    if out_of_range.size:
+        raise CIFAR10FileError(
+            f"{path}: labels must be 0-9, found {sorted(set(out_of_range.tolist()))[:5]}."
+        )
+    images = data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def check_meta(record: object, path: str | os.PathLike) -> list[str]:
+    """Check a loaded ``batches.meta`` and return its 10 class names."""
+    names = _text_keys(record).get("label_names") if isinstance(record, dict) else None
+    if not isinstance(names, list) or len(names) != len(CLASSES):
+        raise CIFAR10FileError(f"{path}: expected a dict with 10 'label_names', found {names!r:.80}.")
+    return [name.decode("latin1") if isinstance(name, bytes) else str(name) for name in names]
+
+
+# --------------------------------------------------------------------------- folders and checksums
+
+HOW_TO_GET_DATA = (
+    "Get the data with `python -m labutils data download --root ROOT`, or write synthetic "
+    "files with `python -m labutils data synthetic --root ROOT`."
+)
+
+
+def batch_folder(root: str | os.PathLike) -> Path:
+    """Return ``root/cifar-10-batches-py`` after checking that the root is the right folder."""
+    root = Path(root).expanduser()
+    if root.name == BATCH_FOLDER and (root / META_FILE).exists():
+        raise CIFAR10FileError(
+            f"{root} is the '{BATCH_FOLDER}' folder itself; pass the folder that contains it: "
+            f"{root.parent}"
+        )
+    if not root.is_dir():
+        raise CIFAR10FileError(f"The data root {root} does not exist. {HOW_TO_GET_DATA}")
+    folder = root / BATCH_FOLDER
+    if not folder.is_dir():
+        raise CIFAR10FileError(f"No '{BATCH_FOLDER}' folder in {root}. {HOW_TO_GET_DATA}")
+    return folder
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The verification result of one file: official, differs, missing or unreadable."""
+
+    name: str
+    path: Path
+    status: str
+    expected_md5: str
+    actual_md5: str | None = None
+    detail: str = ""
+
+
+def check_file(folder: Path, name: str) -> FileCheck:
+    """Compare one file's md5 with the official one."""
+    path = folder / name
+    expected = OFFICIAL_MD5[name]
+    if not path.exists():
+        return FileCheck(name, path, "missing", expected)
+    try:
+        actual = calculate_md5(path)
+    except OSError as error:
+        return FileCheck(name, path, "unreadable", expected, detail=str(error))
+    return FileCheck(name, path, "official" if actual == expected else "differs", expected, actual)
+
+
+def verify_files(root: str | os.PathLike, names: tuple[str, ...] = ALL_FILES) -> list[FileCheck]:
+    """Check every named file under ``root/cifar-10-batches-py`` against the official md5."""
+    folder = batch_folder(root)
+    return [check_file(folder, name) for name in names]
+
+
+def format_file_checks(checks: list[FileCheck]) -> str:
+    """A table with one line per file, for the terminal and notebooks."""
+    lines = [f"{'file':<14} {'status':<11} detail"]
+    for check in checks:
+        if check.status == "differs":
+            detail = f"md5 {check.actual_md5}, official {check.expected_md5}"
+        else:
+            detail = check.detail or (check.actual_md5 or "")
+        lines.append(f"{check.name:<14} {check.status:<11} {detail}")
+    return "\n".join(lines)
+
+
+def is_synthetic(root: str | os.PathLike) -> bool:
+    """True if the folder holds files written by ``write_synthetic_cifar10``."""
+    return (Path(root).expanduser() / BATCH_FOLDER / SYNTHETIC_MARKER).is_file()
+
+
+def require_official(checks: list[FileCheck], root: Path) -> None:
+    """Raise ``NotOfficialError`` naming each file that is not official, and the way to opt out."""
+    bad = [check for check in checks if check.status != "official"]
+    if not bad:
+        return
+    kind = "synthetic files" if is_synthetic(root) else "not the official CIFAR-10 release"
+    raise NotOfficialError(
+        f"These files under {root / BATCH_FOLDER} are {kind}:\n{format_file_checks(bad)}\n"
+        f"If you trust this copy (a course server's mirror, a re-encoded copy, synthetic "
+        f"files), read it without the md5 check: verify=False in Python, --no-verify on the "
+        f"command line. Otherwise download the official archive again."
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def split_files(split: str) -> tuple[str, ...]:
+    """The batch files of a split: ``"train"`` or ``"test"``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    return TRAIN_FILES if split == "train" else TEST_FILES
+
+
+def load_cifar10(root: str | os.PathLike, split: str = "train",
+                 verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Load a split as (images uint8 [N, 32, 32, 3], labels int64 [N]), read safely.
+
+    With ``verify=True`` files whose md5 differs from the official release are refused.
+    """
+    names = split_files(split)
+    folder = batch_folder(root)
+    if verify:
+        require_official(verify_files(root, names), Path(root).expanduser())
+    parts = [check_batch(read_pickle(folder / name), folder / name) for name in names]
+    images = np.concatenate([images for images, _ in parts])
+    labels = np.concatenate([labels for _, labels in parts])
+    return images, labels
+
+
+def load_class_names(root: str | os.PathLike, verify: bool = True) -> list[str]:
+    """Read the 10 class names from ``batches.meta``."""
+    folder = batch_folder(root)
+    if verify:
+        require_official(verify_files(root, (META_FILE,)), Path(root).expanduser())
+    return check_meta(read_pickle(folder / META_FILE), folder / META_FILE)
+
+
+class CIFAR10(torch.utils.data.Dataset):
+    """A torchvision-style dataset of ``(PIL image, label)`` items, read through the safe reader."""
+
+    def __init__(self, root: str | os.PathLike, train: bool = True, transform=None,
+                 target_transform=None, verify: bool = True) -> None:
+        self.root = Path(root).expanduser()
+        self.train = train
+        self.transform = transform
+        self.target_transform = target_transform
+        self.data, self.targets = load_cifar10(root, "train" if train else "test", verify)
+        self.classes = load_class_names(root, verify)
+        self.class_to_idx = {name: index for index, name in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.data[index])
+        target = int(self.targets[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+
+# --------------------------------------------------------------------------- synthetic files
+# Written opcode by opcode: Python 3's pickler cannot write a Python 2 ``str`` (it writes
+# bytes through ``_codecs.encode``), and the official files are made of them.
+
+
+def _py2_str(value: str | bytes) -> bytes:
+    raw = value.encode("latin1") if isinstance(value, str) else bytes(value)
+    if len(raw) < 256:
+        return b"U" + bytes([len(raw)]) + raw  # SHORT_BINSTRING
+    return b"T" + struct.pack("<i", len(raw)) + raw  # BINSTRING
+
+
+def _py2_int(value: int) -> bytes:
+    if 0 <= value < 256:
+        return b"K" + bytes([value])  # BININT1
+    if 0 <= value < 65536:
+        return b"M" + struct.pack("<H", value)  # BININT2
+    return b"J" + struct.pack("<i", value)  # BININT
+
+
+def _py2_list(items: list) -> bytes:
+    out = [b"]"]  # EMPTY_LIST, then MARK ... APPENDS in chunks of 1000, as cPickle writes
+    for start in range(0, len(items), 1000):
+        out += [b"("] + [_py2_value(item) for item in items[start:start + 1000]] + [b"e"]
+    return b"".join(out)
+
+
+def _py2_uint8_matrix(array: np.ndarray) -> bytes:
+    """An (N, 3072) uint8 array as numpy pickles it under Python 2."""
+    rows, columns = array.shape
+    dtype = (b"cnumpy\ndtype\n" + _py2_str("u1") + _py2_int(0) + _py2_int(1) + b"\x87R"
+             + b"(" + _py2_int(3) + _py2_str("|") + b"NNN" + struct.pack("<ci", b"J", -1)
+             + struct.pack("<ci", b"J", -1) + _py2_int(0) + b"tb")
+    return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n"
+            + _py2_int(0) + b"\x85" + _py2_str("b") + b"\x87R"
+            + b"(" + _py2_int(1) + _py2_int(rows) + _py2_int(columns) + b"\x86" + dtype
+            + b"\x89" + _py2_str(np.ascontiguousarray(array).tobytes()) + b"tb")
+
+
+def _py2_value(value) -> bytes:
+    if isinstance(value, (str, bytes)):
+        return _py2_str(value)
+    if isinstance(value, (int, np.integer)):
+        return _py2_int(int(value))
+    if isinstance(value, list):
+        return _py2_list(value)
+    if isinstance(value, np.ndarray):
+        return _py2_uint8_matrix(value)
+    raise TypeError(f"cannot write {type(value).__name__} as a Python 2 pickle")
+
+
+def dumps_py2(record: dict) -> bytes:
+    """Serialise a dict of str, int, list and uint8-matrix values as a Python 2 protocol-2 pickle."""
+    items = b"".join(_py2_str(key) + _py2_value(value) for key, value in record.items())
+    return b"\x80\x02}(" + items + b"u."
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write a file under a temporary name in the same folder, then rename it into place."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Learnable images: each class has its own colour and stripe direction, plus noise."""
+    count = len(labels)
+    y, x = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)
+    angle = labels[:, None, None] * (np.pi / len(CLASSES))
+    frequency = (2 + labels % 3)[:, None, None] * (2 * np.pi / IMAGE_SIZE)
+    phase = rng.uniform(0, 2 * np.pi, size=(count, 1, 1))
+    stripes = np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + phase)
+    hue = labels[:, None] * (2 * np.pi / len(CLASSES)) + np.array([0.0, 2.1, 4.2])
+    colour = 128 + 70 * np.cos(hue)  # (N, 3): a distinct colour per class
+    images = colour[:, None, None, :] + 50 * stripes[..., None]
+    images += rng.normal(0, 30, size=images.shape) + rng.normal(0, 20, size=(count, 1, 1, 1))
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def _synthetic_split(per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.permutation(np.repeat(np.arange(len(CLASSES)), per_class))
+    images = synthetic_images(labels, rng)
+    return images.transpose(0, 3, 1, 2).reshape(len(labels), PIXELS_PER_IMAGE), labels
+
+
+def _batch_record(label: str, data: np.ndarray, labels: np.ndarray, first: int) -> dict:
+    names = [f"{CLASSES[c]}_s{first + i:06d}.png" for i, c in enumerate(labels.tolist())]
+    return {"batch_label": label, "labels": labels.tolist(), "data": data, "filenames": names}
+
+
+def write_synthetic_cifar10(root: str | os.PathLike, train_per_class: int = 100,
+                            test_per_class: int = 20, seed: int = 0) -> Path:
+    """Write synthetic CIFAR-10 files in exactly the official format; returns the batch folder."""
+    for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+    folder = Path(root).expanduser() / BATCH_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    train_data, train_labels = _synthetic_split(train_per_class, rng)
+    chunks = np.array_split(np.arange(len(train_labels)), len(TRAIN_FILES))
+    for number, (name, rows) in enumerate(zip(TRAIN_FILES, chunks), start=1):
+        record = _batch_record(f"training batch {number} of {len(TRAIN_FILES)}",
+                               train_data[rows], train_labels[rows], int(rows[0]))
+        write_atomically(folder / name, dumps_py2(record))
+    test_data, test_labels = _synthetic_split(test_per_class, rng)
+    record = _batch_record("testing batch 1 of 1", test_data, test_labels, 0)
+    write_atomically(folder / TEST_FILES[0], dumps_py2(record))
+    meta = {"num_cases_per_batch": len(chunks[0]), "label_names": list(CLASSES), "num_vis": 3072}
+    write_atomically(folder / META_FILE, dumps_py2(meta))
+    marker = {"train_per_class": int(train_per_class), "test_per_class": int(test_per_class),
+              "seed": int(seed), "note": "synthetic images, not CIFAR-10"}
+    write_atomically(folder / SYNTHETIC_MARKER, json.dumps(marker, indent=2).encode())
+    return folder

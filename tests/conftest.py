@@ -1,0 +1,28 @@
+"""Shared fixtures: small synthetic CIFAR-10 files in the official format, made per session."""
+
+import os
+import shutil
+
+import pytest
+
+from labutils import data
+
+# Tests never draw progress bars and never reach the network for data.
+os.environ.setdefault("LABUTILS_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A data root holding synthetic files: 20 training and 5 test images per class."""
+    root = tmp_path_factory.mktemp("synthetic")
+    data.write_synthetic_cifar10(root, train_per_class=20, test_per_class=5, seed=0)
+    return root
+
+
+@pytest.fixture
+def copy_root(synthetic_root, tmp_path):
+    """A private copy of the synthetic files without the synthetic marker: an 'unknown copy'."""
+    root = tmp_path / "copy"
+    shutil.copytree(synthetic_root / data.BATCH_FOLDER, root / data.BATCH_FOLDER)
+    (root / data.BATCH_FOLDER / data.SYNTHETIC_MARKER).unlink()
+    return root
