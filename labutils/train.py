@@ -1,0 +1,586 @@
+"""Training and evaluation: the one-cycle loop, checkpoints, exact resume, an lr range test.
+
+Plain functions, in the style of torchvision's classification references. ``fit_one_cycle``
+trains with Leslie Smith's one-cycle policy and measures the TEST set after every epoch. Given
+``out_dir`` it saves ``model.pt`` and ``history.json`` after every epoch and on Ctrl-C, and
+``resume=True`` continues an interrupted run to the same weights an uninterrupted run reaches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import numbers
+import os
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from labutils import models, runtime
+
+CHECKPOINT_NAME = "model.pt"
+HISTORY_NAME = "history.json"
+HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
+                "seconds", "images_per_second")
+CLIP_MODES = ("value", "norm")
+RANGE_TEST_SMOOTHING = 0.98  # weight of the past in the range test's smoothed loss (fastai's)
+RANGE_TEST_BLOWUP = 4.0      # the range test stops once the smoothed loss exceeds 4x its best
+# Training arguments that may differ when resuming: they change speed, not the schedule.
+_RESUMABLE_CHANGES = ("device", "precision")
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite, so the weights can no longer be trusted."""
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def _model_device(model: nn.Module) -> torch.device:
+    parameter = next(iter(model.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+               channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, labels.to(device, non_blocking=True)
+
+
+def evaluate(model: nn.Module, loader, device: torch.device | str | None = None,
+             dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Mean cross-entropy loss and accuracy (in [0, 1]) of ``model`` over one pass of ``loader``."""
+    device = _model_device(model) if device is None else torch.device(device)
+    channels_last = runtime.use_channels_last(model, device)
+    was_training = model.training
+    model.eval()
+    loss_sums, correct, count = [], [], 0
+    try:
+        with torch.inference_mode(), runtime.autocast(device, dtype):
+            for images, labels in loader:
+                images, labels = _to_device(images, labels, device, channels_last)
+                logits = model(images).float()
+                loss_sums.append(F.cross_entropy(logits, labels, reduction="sum"))
+                correct.append((logits.argmax(dim=1) == labels).sum())
+                count += len(labels)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate() got no batches: the loader is empty.")
+    return {"loss": torch.stack(loss_sums).sum().item() / count,
+            "accuracy": torch.stack(correct).sum().item() / count}
+
+
+# --------------------------------------------------------------------------- run and progress
+
+@dataclass
+class _Run:
+    """What stays fixed while training: the model, its data and how each step is taken."""
+    model: nn.Module
+    train_loader: Any
+    test_loader: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    dtype: torch.dtype | None
+    channels_last: bool
+    grad_clip: float | None
+    clip_mode: str
+    epochs: int
+    show_progress: bool
+    out_dir: Path | None
+    meta: dict
+
+
+@dataclass
+class _Progress:
+    """Where training stands: everything a checkpoint needs to continue exactly from here."""
+    epoch: int = 0               # epochs completed
+    step: int = 0                # batches completed in the epoch under way
+    loss_sum: float = 0.0        # of batch loss x batch size, over those batches
+    correct: int = 0
+    seen: int = 0
+    train_seconds: float = 0.0
+    last_lr: float = 0.0
+    rng_state: dict = field(default_factory=dict)        # after the last completed batch
+    epoch_rng_state: dict = field(default_factory=dict)  # before the epoch drew its first batch
+    history: list = field(default_factory=list)
+
+    def partial_epoch(self) -> dict:
+        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen,
+                "train_seconds": self.train_seconds, "last_lr": self.last_lr}
+
+    def start_next_epoch(self) -> None:
+        self.epoch += 1
+        self.step, self.loss_sum, self.correct, self.seen, self.train_seconds = 0, 0.0, 0, 0, 0.0
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C back for a few lines, so weights, optimizer and counters always agree."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)
+    elif received and previous != signal.SIG_IGN:
+        raise KeyboardInterrupt
+
+
+# --------------------------------------------------------------------------- argument checks
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}.")
+    if not _is_number(max_lr) or max_lr <= 0:
+        raise ValueError(f"max_lr must be a number > 0, got {max_lr!r}.")
+    if not _is_number(weight_decay) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}.")
+    if grad_clip is not None and (not _is_number(grad_clip) or grad_clip <= 0):
+        raise ValueError(f"grad_clip must be None (no clipping) or a number > 0, "
+                         f"got {grad_clip!r}.")
+    if clip_mode not in CLIP_MODES:
+        raise ValueError(f"clip_mode must be one of {', '.join(CLIP_MODES)}, got {clip_mode!r}.")
+
+
+def _check_loader(loader, name: str) -> None:
+    try:
+        size = len(loader)
+    except TypeError:
+        raise ValueError(f"{name} must have a length (len({name}) failed for "
+                         f"{type(loader).__name__}); pass a DataLoader or a TensorLoader."
+                         ) from None
+    if size == 0:
+        raise ValueError(f"{name} is empty (0 batches): check the dataset and the batch size.")
+
+
+def _check_plain(value, where: str) -> None:
+    """Refuse anything ``torch.load(weights_only=True)`` could not read back."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} keys must be strings, got {key!r}.")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}[{index}]")
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"{where} must hold only str, int, float, bool, None, lists and dicts; "
+                         f"got {type(value).__name__} {value!r}.")
+
+
+def _check_out_dir(out_dir, resume: bool) -> Path | None:
+    if out_dir is None:
+        if resume:
+            raise ValueError("resume=True needs out_dir: the folder holding the checkpoint.")
+        return None
+    path = Path(out_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(f"out_dir {str(path)!r} cannot be created or written to ({error}); "
+                         f"choose another folder.") from None
+    return path
+
+
+# --------------------------------------------------------------------------- files
+
+def _atomic_write(path: Path, write: Callable) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half-written file."""
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+
+
+def _save(run: _Run, state: _Progress) -> None:
+    checkpoint = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "partial_epoch": state.partial_epoch(),
+        "torch_rng_state": state.rng_state["torch"],
+        "cuda_rng_state": state.rng_state.get("cuda"),
+        "epoch_start_rng_state": state.epoch_rng_state,
+        "history": state.history,
+        "meta": run.meta,
+    }
+    history = json.dumps(state.history, indent=2).encode()
+    _atomic_write(run.out_dir / CHECKPOINT_NAME, lambda file: torch.save(checkpoint, file))
+    _atomic_write(run.out_dir / HISTORY_NAME, lambda file: file.write(history))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint written by ``fit_one_cycle`` (tensors and plain values only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}: train with out_dir=... first, "
+                                f"or check the path.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{str(path)!r} is not a readable checkpoint ({error}).") from None
+    if not isinstance(checkpoint, dict) or not {"model", "meta", "history"} <= checkpoint.keys():
+        hint = (" It looks like a bare state_dict: load it with model.load_state_dict(...)."
+                if isinstance(checkpoint, dict) else "")
+        raise ValueError(f"{str(path)!r} is not a checkpoint written by fit_one_cycle.{hint}")
+    return checkpoint
+
+
+def load_trained_model(path: str | os.PathLike) -> nn.Module:
+    """Rebuild the model a checkpoint was trained as, load its weights, switch to eval mode."""
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint["meta"]
+    if "model_name" not in meta:
+        raise ValueError(f"the checkpoint {str(path)!r} does not say which model it holds "
+                         f"(meta has no 'model_name'): build the model yourself and call "
+                         f"model.load_state_dict(load_checkpoint(path)['model']).")
+    model = models.build_model(meta["model_name"], **meta.get("model_kwargs", {}))
+    model.load_state_dict(checkpoint["model"])
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- resume
+
+def _check_same_run(saved: dict, current: dict, path: Path) -> None:
+    names = (saved.keys() | current.keys()) - {"training"}
+    pairs = [(name, saved.get(name), current.get(name)) for name in sorted(names)]
+    saved_args, current_args = saved.get("training", {}), current["training"]
+    pairs += [(name, saved_args.get(name), current_args.get(name))
+              for name in sorted(current_args.keys() - set(_RESUMABLE_CHANGES))]
+    differences = [f"{name}: checkpoint has {old!r}, this call has {new!r}"
+                   for name, old, new in pairs if old != new]
+    if differences:
+        raise ValueError(f"cannot resume from {str(path)!r}: it was made by a different run ("
+                         + "; ".join(differences) + "). The one-cycle schedule depends on these, "
+                         "so pass the same values, or start afresh with resume=False or another "
+                         "out_dir.")
+
+
+def _resume(run: _Run) -> _Progress:
+    path = run.out_dir / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"resume=True, but there is no checkpoint at {str(path)!r}: "
+                                f"start the run without resume=True, or check out_dir.")
+    checkpoint = load_checkpoint(path)
+    _check_same_run(checkpoint["meta"], run.meta, path)
+    run.model.load_state_dict(checkpoint["model"])
+    run.optimizer.load_state_dict(checkpoint["optimizer"])
+    run.scheduler.load_state_dict(checkpoint["scheduler"])
+    state = _Progress(epoch=checkpoint["epoch"], step=checkpoint["step"],
+                      **checkpoint["partial_epoch"], history=checkpoint["history"],
+                      rng_state={"torch": checkpoint["torch_rng_state"],
+                                 "cuda": checkpoint["cuda_rng_state"]},
+                      epoch_rng_state=checkpoint["epoch_start_rng_state"])
+    # Mid-epoch, the random stream restarts where the epoch began, so the skipped batches
+    # draw exactly what they drew the first time (see _train_epoch).
+    _set_rng_state(state.epoch_rng_state if state.step else state.rng_state, run.device)
+    print(f"Resuming from {path}: {state.epoch} of {run.epochs} epochs done, "
+          f"{state.step} of {len(run.train_loader)} batches into the next.")
+    return state
+
+
+# --------------------------------------------------------------------------- one epoch
+
+def _clip_gradients(run: _Run) -> None:
+    if run.grad_clip is None:
+        return
+    if run.clip_mode == "value":
+        nn.utils.clip_grad_value_(run.model.parameters(), run.grad_clip)
+    else:
+        nn.utils.clip_grad_norm_(run.model.parameters(), run.grad_clip)
+
+
+def _diverged_message(run: _Run, state: _Progress, loss: float) -> str:
+    saved = ""
+    if run.out_dir is not None and state.epoch > 0:
+        saved = (f" The checkpoint of epoch {state.epoch} in {str(run.out_dir)!r} was kept "
+                 f"as it was.")
+    lr = run.optimizer.param_groups[0]["lr"]
+    return (f"training diverged at epoch {state.epoch + 1}, step {state.step + 1} of "
+            f"{len(run.train_loader)}: the loss is {loss} (lr {lr:.3g}). The learning rate is "
+            f"probably too high for this model (max_lr={run.meta['training']['max_lr']}): "
+            f"try a lower max_lr "
+            f"(run lr_range_test to pick one), or clip the gradients (for example "
+            f"grad_clip=0.1).{saved}")
+
+
+def _train_step(run: _Run, state: _Progress, images: torch.Tensor, labels: torch.Tensor) -> None:
+    images, labels = _to_device(images, labels, run.device, run.channels_last)
+    with runtime.autocast(run.device, run.dtype):
+        logits = run.model(images)
+    loss = F.cross_entropy(logits.float(), labels)
+    hits = (logits.argmax(dim=1) == labels).sum()
+    loss_value, correct = torch.stack([loss.detach(), hits.float()]).tolist()  # one sync
+    if not math.isfinite(loss_value):
+        raise TrainingDiverged(_diverged_message(run, state, loss_value))
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    _clip_gradients(run)
+    with _interrupts_deferred():
+        state.last_lr = run.optimizer.param_groups[0]["lr"]  # the lr this batch trained with
+        run.optimizer.step()
+        run.scheduler.step()
+        state.step += 1
+        state.loss_sum += loss_value * len(labels)
+        state.correct += int(correct)
+        state.seen += len(labels)
+        state.rng_state = _rng_state(run.device)
+
+
+def _progress_bar(run: _Run, state: _Progress) -> tqdm:
+    return tqdm(total=len(run.train_loader), initial=state.step, unit="batch", leave=False,
+                desc=f"epoch {state.epoch + 1}/{run.epochs}", disable=not run.show_progress)
+
+
+def _train_epoch(run: _Run, state: _Progress) -> None:
+    """Train on the rest of the epoch under way: all of it, unless resuming mid-epoch."""
+    if state.step == 0:
+        state.epoch_rng_state = state.rng_state = _rng_state(run.device)
+    if hasattr(run.train_loader, "set_epoch"):
+        run.train_loader.set_epoch(state.epoch)
+    run.model.train()
+    batches = iter(run.train_loader)
+    if state.step:
+        # Resuming: draw and discard the batches already trained on, so the data order and
+        # augmentations that follow are the ones an uninterrupted run would see.
+        for _ in range(state.step):
+            next(batches)
+        _set_rng_state(state.rng_state, run.device)
+    with _progress_bar(run, state) as bar:
+        clock = time.perf_counter()
+        for images, labels in batches:
+            _train_step(run, state, images, labels)
+            now = time.perf_counter()
+            state.train_seconds, clock = state.train_seconds + now - clock, now
+            bar.update()
+            bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
+                            acc=f"{state.correct / state.seen:.4f}", refresh=False)
+    if state.seen == 0:
+        raise ValueError(f"train_loader gave no batches, although len(train_loader) is "
+                         f"{len(run.train_loader)}.")
+
+
+def _end_epoch(run: _Run, state: _Progress) -> None:
+    """Evaluate on the test set, record and print the epoch, and save the checkpoint."""
+    start = time.perf_counter()
+    scores = evaluate(run.model, run.test_loader, run.device, run.dtype)
+    seconds = state.train_seconds + time.perf_counter() - start
+    record = {"epoch": state.epoch + 1, "lr": float(state.last_lr),
+              "train_loss": state.loss_sum / state.seen, "train_acc": state.correct / state.seen,
+              "test_loss": scores["loss"], "test_acc": scores["accuracy"], "seconds": seconds,
+              "images_per_second": state.seen / max(state.train_seconds, 1e-9)}
+    with _interrupts_deferred():
+        state.history.append(record)
+        state.start_next_epoch()
+        state.rng_state = _rng_state(run.device)
+    print(f"epoch {record['epoch']}/{run.epochs}  lr {record['lr']:.3g}  "
+          f"train_loss {record['train_loss']:.4f}  train_acc {record['train_acc']:.4f}  "
+          f"test_loss {record['test_loss']:.4f}  test_acc {record['test_acc']:.4f}  "
+          f"{record['seconds']:.1f}s", flush=True)
+    if run.out_dir is not None:
+        _save(run, state)
+
+
+def _save_on_interrupt(run: _Run, state: _Progress) -> None:
+    where = (f"epoch {state.epoch + 1} of {run.epochs}, after {state.step} of "
+             f"{len(run.train_loader)} batches")
+    if run.out_dir is None:
+        print(f"\nInterrupted at {where}. Nothing was saved: pass out_dir=... to keep "
+              f"checkpoints.", flush=True)
+        return
+    _save(run, state)
+    print(f"\nInterrupted at {where}. Saved the checkpoint to "
+          f"{str(run.out_dir / CHECKPOINT_NAME)!r} and the history so far to "
+          f"{str(run.out_dir / HISTORY_NAME)!r}. To continue exactly from here, call "
+          f"fit_one_cycle again with the same arguments and resume=True (on the command "
+          f"line: the same command with --resume).", flush=True)
+
+
+# --------------------------------------------------------------------------- fit_one_cycle
+
+def _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, grad_clip,
+              clip_mode, opt_func, device, dtype, out_dir, progress, meta) -> _Run:
+    channels_last = runtime.use_channels_last(model, device)
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    model.to(device, memory_format=memory_format)
+    optimizer = opt_func(model.parameters(), lr=max_lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, epochs=epochs,
+                                                    steps_per_epoch=len(train_loader))
+    training = {"epochs": int(epochs), "max_lr": float(max_lr),
+                "weight_decay": float(weight_decay),
+                "grad_clip": None if grad_clip is None else float(grad_clip),
+                "clip_mode": clip_mode, "optimizer": getattr(opt_func, "__name__", str(opt_func)),
+                "steps_per_epoch": len(train_loader), "device": str(device),
+                "precision": "fp32" if dtype is None else "bf16"}
+    return _Run(model, train_loader, test_loader, optimizer, scheduler, device, dtype,
+                channels_last, None if grad_clip is None else float(grad_clip), clip_mode,
+                int(epochs), runtime.progress_enabled(progress), out_dir,
+                {**copy.deepcopy(meta or {}), "training": training})
+
+
+def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_lr: float,
+                  weight_decay: float = 0.0, grad_clip: float | None = None,
+                  clip_mode: str = "value", opt_func: Callable = torch.optim.Adam,
+                  device: str | torch.device | None = None, precision: str = "auto",
+                  out_dir: str | os.PathLike | None = None, resume: bool = False,
+                  progress: bool | None = None, meta: dict | None = None) -> list[dict]:
+    """Train with the one-cycle learning-rate policy, test after every epoch; return the history.
+
+    The learning rate rises from max_lr/25 to ``max_lr`` over the first 30% of the batches,
+    then falls to max_lr/250000. Gradients are clipped after each backward pass when
+    ``grad_clip`` is given: each value to [-grad_clip, grad_clip] (``clip_mode="value"``) or
+    their overall norm to ``grad_clip`` (``"norm"``). Each history record holds the epoch,
+    the lr of its last batch, the running training loss and accuracy, the test loss and
+    accuracy, the epoch's seconds and training images per second. ``meta`` (plain values,
+    for example ``{"model_name": "cnn", "model_kwargs": {}}``) is stored in the checkpoint so that
+    ``load_trained_model`` can rebuild the model.
+    """
+    _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode)
+    _check_loader(train_loader, "train_loader")
+    _check_loader(test_loader, "test_loader")
+    if meta is not None and not isinstance(meta, dict):
+        raise ValueError(f"meta must be a dict or None, got {type(meta).__name__}.")
+    _check_plain(meta or {}, "meta")
+    device = runtime.select_device(device)
+    dtype = runtime.select_precision(device, precision)
+    out_dir = _check_out_dir(out_dir, resume)
+    run = _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, grad_clip,
+                    clip_mode, opt_func, device, dtype, out_dir, progress, meta)
+    state = _resume(run) if resume else _Progress(rng_state=_rng_state(run.device))
+    print(runtime.describe_runtime(run.device, run.dtype, run.channels_last), flush=True)
+    try:
+        while state.epoch < run.epochs:
+            _train_epoch(run, state)
+            _end_epoch(run, state)
+    except KeyboardInterrupt:
+        _save_on_interrupt(run, state)
+        raise
+    return state.history
+
+
+# --------------------------------------------------------------------------- lr range test
+
+def _forever(loader):
+    while True:
+        yield from loader
+
+
+def _sweep_learning_rates(model, loader, optimizer, start_lr, end_lr, num_steps, device,
+                          dtype) -> tuple[list[float], list[float]]:
+    channels_last = runtime.use_channels_last(model, device)
+    factor = (end_lr / start_lr) ** (1 / (num_steps - 1))
+    lrs, losses, average, best = [], [], 0.0, math.inf
+    for step, (images, labels) in zip(range(num_steps), _forever(loader)):
+        lr = start_lr * factor ** step
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        images, labels = _to_device(images, labels, device, channels_last)
+        with runtime.autocast(device, dtype):
+            logits = model(images)
+        loss = F.cross_entropy(logits.float(), labels)
+        value = loss.item()
+        average = RANGE_TEST_SMOOTHING * average + (1 - RANGE_TEST_SMOOTHING) * value
+        smoothed = average / (1 - RANGE_TEST_SMOOTHING ** (step + 1))  # undo the start-up bias
+        if not math.isfinite(smoothed) or smoothed > RANGE_TEST_BLOWUP * best:
+            break
+        best = min(best, smoothed)
+        lrs.append(lr)
+        losses.append(smoothed)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return lrs, losses
+
+
+def _check_range_arguments(train_loader, start_lr, end_lr, num_steps) -> None:
+    if not _is_number(start_lr) or start_lr <= 0:
+        raise ValueError(f"start_lr must be a number > 0, got {start_lr!r}.")
+    if not _is_number(end_lr) or end_lr <= start_lr:
+        raise ValueError(f"end_lr must be a number > start_lr ({start_lr!r}), got {end_lr!r}.")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) \
+            or num_steps < 2:
+        raise ValueError(f"num_steps must be a whole number >= 2, got {num_steps!r}.")
+    _check_loader(train_loader, "train_loader")
+
+
+def lr_range_test(model: nn.Module, train_loader, start_lr: float = 1e-7, end_lr: float = 1.0,
+                  num_steps: int = 100, opt_func: Callable = torch.optim.Adam,
+                  weight_decay: float = 0.0, device: str | torch.device | None = None,
+                  precision: str = "auto") -> dict:
+    """Leslie Smith's learning-rate range test: raise the lr step by step and watch the loss.
+
+    The lr grows exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches; the
+    loss is smoothed (exponential average) and the test stops early once it exceeds 4x its
+    best. The model's weights are restored afterwards (it stays on ``device``).
+    ``suggested_lr`` is a tenth of the lr at the lowest smoothed loss (fastai's rule of
+    thumb: the minimum itself is already on the edge of divergence), never below ``start_lr``.
+    Returns ``{"lrs": [...], "losses": [...], "suggested_lr": float}``.
+    """
+    _check_range_arguments(train_loader, start_lr, end_lr, num_steps)
+    device = runtime.select_device(device)
+    dtype = runtime.select_precision(device, precision)
+    memory_format = (torch.channels_last if runtime.use_channels_last(model, device)
+                     else torch.preserve_format)
+    model.to(device, memory_format=memory_format)
+    saved_weights, was_training = copy.deepcopy(model.state_dict()), model.training
+    optimizer = opt_func(model.parameters(), lr=start_lr, weight_decay=weight_decay)
+    model.train()
+    try:
+        lrs, losses = _sweep_learning_rates(model, train_loader, optimizer, start_lr, end_lr,
+                                            num_steps, device, dtype)
+    finally:
+        model.load_state_dict(saved_weights)
+        model.train(was_training)
+    if not losses:
+        return {"lrs": [], "losses": [], "suggested_lr": float(start_lr)}
+    best_lr = lrs[losses.index(min(losses))]
+    return {"lrs": lrs, "losses": losses, "suggested_lr": max(best_lr / 10, lrs[0])}
