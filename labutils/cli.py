@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
-from labutils import data, sources
+import torch
+
+from labutils import data, loaders, models, profiles, runs, runtime, sources, train
+from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +50,6 @@ def summarize_source(source: sources.DataSource) -> str:
 
 
 def command_download(args: argparse.Namespace) -> int:
-    from labutils.download import ARCHIVE_MD5, download_cifar10
     root = args.root or sources.default_root()
     checks = download_cifar10(root, archive=args.archive,
                               md5=ARCHIVE_MD5 if args.verify else None, timeout=args.timeout)
@@ -109,6 +113,87 @@ def add_data_commands(commands) -> None:
     summary.set_defaults(handler=command_summary)
 
 
+# --------------------------------------------------------------------------- train
+
+
+def resolve_settings(args: argparse.Namespace, synthetic: bool) -> dict:
+    """The profile's settings for the model, overridden by any option given on the command line."""
+    settings = profiles.training_settings(args.profile, args.model, synthetic=synthetic)
+    for name in ("epochs", "batch_size", "max_lr", "weight_decay", "grad_clip", "augment"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    if settings["grad_clip"] == 0:
+        settings["grad_clip"] = None  # --grad-clip 0 turns clipping off
+    return settings
+
+
+def run_info(name: str, source: sources.DataSource, model: torch.nn.Module, settings: dict,
+             device: torch.device, seed: int, seconds: float) -> dict:
+    """What ``run.json`` records about a training run: enough to compare and to repeat it."""
+    dtype = runtime.select_precision(device)
+    return {
+        "name": name, "model": name, "data": source.label, "data_kind": source.kind,
+        "data_verified": source.verified, "data_root": str(source.root),
+        "parameters": models.count_parameters(model), "settings": settings, "seed": seed,
+        "device": str(device), "precision": "fp32" if dtype is None else "bf16",
+        "runtime": runtime.describe_runtime(device, dtype,
+                                            runtime.use_channels_last(model, device)),
+        "wall_seconds": round(seconds, 1), "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def command_train(args: argparse.Namespace) -> int:
+    runtime.seed_everything(args.seed)
+    device = runtime.select_device(args.device)
+    source = profiles.open_data(args.profile, args.data, args.root, args.verify, args.seed)
+    print(source.describe())
+    settings = resolve_settings(args, source.is_synthetic)
+    model = models.build_model(args.model)
+    train_loader, test_loader = loaders.make_loaders(
+        source, settings["batch_size"], augment=settings["augment"], seed=args.seed,
+        device=device, channels_last=runtime.use_channels_last(model, device))
+    out = args.out or Path("runs") / args.model
+    start = time.perf_counter()
+    history = train.fit_one_cycle(
+        model, train_loader, test_loader, settings["epochs"], settings["max_lr"],
+        weight_decay=settings["weight_decay"], grad_clip=settings["grad_clip"], device=device,
+        out_dir=out, resume=args.resume,
+        meta={"model_name": args.model, "model_kwargs": {}, "data": source.label})
+    info = run_info(args.model, source, model, settings, device, args.seed,
+                    time.perf_counter() - start)
+    runs.save_run_info(out, info)
+    final = history[-1]
+    print(f"{args.model}: test accuracy {final['test_acc']:.2%} after {final['epoch']} epochs "
+          f"on {source.label}; saved {out / runs.HISTORY_FILE} and {out / runs.CHECKPOINT_FILE}")
+    return 0
+
+
+def add_train_command(commands) -> None:
+    parser = commands.add_parser(
+        "train", help="train one model with the one-cycle policy",
+        description="Train one model. Unset options take the profile's value for the model.")
+    parser.add_argument("--model", required=True, choices=models.MODEL_NAMES)
+    parser.add_argument("--profile", default="auto", choices=("auto", *profiles.PROFILE_NAMES),
+                        help="default settings: smoke | cpu | gpu (auto: gpu if CUDA, else cpu)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-lr", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--grad-clip", type=float, help="clip each gradient value (0: off)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="random crops and flips of the training images")
+    add_data_arguments(parser)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run folder for history.json, model.pt, run.json "
+                             "(default: runs/MODEL)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run saved in --out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    parser.set_defaults(handler=command_train)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -116,7 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labutils", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(commands)
+    add_train_command(commands)
     return parser
+
+
+# Errors whose message says what went wrong and what to do: no traceback needed.
+STUDENT_ERRORS = (data.CIFAR10FileError, DownloadError, train.TrainingDiverged, ValueError,
+                  FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (data.CIFAR10FileError, ValueError, RuntimeError) as error:
+    except STUDENT_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

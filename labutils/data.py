@@ -376,14 +376,17 @@ def write_atomically(path: Path, content: bytes) -> None:
 
 
 def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Learnable images: each class has its own colour and stripe direction, plus noise."""
+    """Learnable images: each class has its own stripe direction and one of five colours.
+
+    Classes ``c`` and ``c + 5`` share a colour, so colour alone gets only half of them right.
+    """
     count = len(labels)
     y, x = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)
     angle = labels[:, None, None] * (np.pi / len(CLASSES))
     frequency = (2 + labels % 3)[:, None, None] * (2 * np.pi / IMAGE_SIZE)
     phase = rng.uniform(0, 2 * np.pi, size=(count, 1, 1))
     stripes = np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + phase)
-    hue = labels[:, None] * (2 * np.pi / len(CLASSES)) + np.array([0.0, 2.1, 4.2])
+    hue = (labels % 5)[:, None] * (2 * np.pi / 5) + np.array([0.0, 2.1, 4.2])
     colour = 128 + 70 * np.cos(hue)  # (N, 3): a distinct colour per class
     images = colour[:, None, None, :] + 50 * stripes[..., None]
     images += rng.normal(0, 30, size=images.shape) + rng.normal(0, 20, size=(count, 1, 1, 1))

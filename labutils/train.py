@@ -36,6 +36,8 @@ HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc
 CLIP_MODES = ("value", "norm")
 RANGE_TEST_SMOOTHING = 0.98  # weight of the past in the range test's smoothed loss (fastai's)
 RANGE_TEST_BLOWUP = 4.0      # the range test stops once the smoothed loss exceeds 4x its best
+# Divergence is not always a NaN: the report's MLP fell from 43% to 14% with finite losses.
+COLLAPSE_DROP = 0.15         # warn when test accuracy falls this far below its best so far
 # Training arguments that may differ when resuming: they change speed, not the schedule.
 _RESUMABLE_CHANGES = ("device", "precision")
 
@@ -426,8 +428,23 @@ def _end_epoch(run: _Run, state: _Progress) -> None:
           f"train_loss {record['train_loss']:.4f}  train_acc {record['train_acc']:.4f}  "
           f"test_loss {record['test_loss']:.4f}  test_acc {record['test_acc']:.4f}  "
           f"{record['seconds']:.1f}s", flush=True)
+    warning = collapse_warning(state.history)
+    if warning:
+        print(warning, flush=True)
     if run.out_dir is not None:
         _save(run, state)
+
+
+def collapse_warning(history: list[dict], drop: float = COLLAPSE_DROP) -> str | None:
+    """A warning when the last epoch's test accuracy fell far below the best so far, else None."""
+    best = max(history, key=lambda record: record["test_acc"])
+    last = history[-1]
+    if best["test_acc"] - last["test_acc"] < drop:
+        return None
+    return (f"warning: test accuracy fell from {best['test_acc']:.1%} (epoch {best['epoch']}) "
+            f"to {last['test_acc']:.1%} (epoch {last['epoch']}), at lr {last['lr']:.3g}: "
+            f"training is diverging without a NaN. Lower max_lr (lr_range_test suggests one) "
+            f"or clip the gradients.")
 
 
 def _save_on_interrupt(run: _Run, state: _Progress) -> None:

@@ -4,13 +4,15 @@ One test starts a real subprocess; the others call ``cli.main`` with the same ar
 is the same code path without paying for a fresh interpreter and torch import each time.
 """
 
+import json
 import subprocess
 import sys
 import tarfile
 
 import pytest
+import torch
 
-from labutils import cli, data
+from labutils import cli, data, train
 
 
 def run(capsys, *args):
@@ -65,3 +67,45 @@ def test_download_from_a_local_archive_checks_its_md5(capsys, synthetic_root, tm
                        "--archive", archive, "--no-verify")
     assert code == 1  # installed, but the files are not the official ones
     assert "Installed CIFAR-10" in out
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_train_learns_the_synthetic_classes_and_writes_the_run_folder(capsys, tmp_path):
+    out = tmp_path / "cnn"
+    # The cpu profile on synthetic data: 2 000 images, enough steps for the CNN to learn them.
+    code, stdout, _ = run(capsys, "train", "--model", "cnn", "--profile", "cpu",
+                          "--data", "synthetic", "--root", tmp_path / "data",
+                          "--epochs", 2, "--out", out)
+    assert code == 0
+    assert "SYNTHETIC" in stdout and "precision=" in stdout
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 2 and history[-1]["test_acc"] > 0.9
+    info = json.loads((out / "run.json").read_text())
+    assert info["model"] == "cnn" and info["data_kind"] == "synthetic"
+    assert info["parameters"] == 1125258 and info["settings"]["epochs"] == 2
+    model = train.load_trained_model(out / "model.pt")
+    assert model.__class__.__name__ == "CNN"
+
+
+def test_train_resume_of_a_finished_run_trains_nothing_more(capsys, tmp_path):
+    arguments = ["train", "--model", "mlp", "--profile", "smoke", "--root", tmp_path / "data",
+                 "--epochs", 1, "--out", tmp_path / "mlp"]
+    run(capsys, *arguments)
+    code, stdout, _ = run(capsys, *arguments, "--resume")
+    assert code == 0 and "1 of 1 epochs done" in stdout
+
+
+def test_train_names_a_bad_value(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--model", "mlp", "--profile", "smoke",
+                       "--root", tmp_path / "data", "--max-lr", -1, "--out", tmp_path / "x")
+    assert code == 2 and "max_lr must be a number > 0, got -1.0" in err
+
+
+def test_train_on_a_missing_gpu_is_a_clear_error(capsys, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _, err = run(capsys, "train", "--model", "mlp", "--device", "cuda",
+                       "--profile", "smoke", "--root", tmp_path / "data")
+    assert code == 2 and "not available on this machine" in err

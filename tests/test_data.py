@@ -98,7 +98,7 @@ def test_synthetic_classes_are_learnable_by_a_nearest_mean_classifier(synthetic_
     flat = lambda images: images.reshape(len(images), -1).astype(np.float32)
     means = np.stack([flat(train_images)[train_labels == c].mean(0) for c in range(10)])
     distances = ((flat(test_images)[:, None, :] - means[None]) ** 2).sum(-1)
-    assert (distances.argmin(1) == test_labels).mean() > 0.6
+    assert (distances.argmin(1) == test_labels).mean() > 0.4  # chance is 0.1
 
 
 def test_synthetic_sizes_must_be_positive(tmp_path):

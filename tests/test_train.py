@@ -154,6 +154,7 @@ def gradient_recorder(base):
 def quiet_fit(model, train_loader, test_loader, **kwargs):
     """fit_one_cycle without progress bars, on the CPU (where runs repeat bit for bit)."""
     kwargs.setdefault("device", "cpu")
+    kwargs.setdefault("precision", "fp32")  # the same on every CPU, with or without native bf16
     kwargs.setdefault("epochs", 1)
     kwargs.setdefault("max_lr", 1e-2)
     return train.fit_one_cycle(model, train_loader, test_loader, progress=False, **kwargs)
@@ -531,3 +532,18 @@ def test_training_on_cuda_learns_saves_and_resumes(tmp_path):
                         epochs=3, max_lr=5e-2, out_dir=tmp_path, resume=True)
     assert [record["epoch"] for record in history] == [1, 2, 3]
     assert history[-1]["test_acc"] > 0.9
+
+
+def history_of(accuracies):
+    return [{"epoch": index + 1, "lr": 0.01, "test_acc": accuracy}
+            for index, accuracy in enumerate(accuracies)]
+
+
+def test_a_collapse_in_test_accuracy_is_flagged_even_without_a_nan():
+    # The report's MLP: 43% after epoch 2, 14% by epoch 8, every loss finite.
+    warning = train.collapse_warning(history_of([0.39, 0.43, 0.38, 0.31, 0.28, 0.22, 0.18, 0.14]))
+    assert "fell from 43.0% (epoch 2) to 14.0% (epoch 8)" in warning and "max_lr" in warning
+
+
+def test_ordinary_noise_in_test_accuracy_is_not_flagged():
+    assert train.collapse_warning(history_of([0.55, 0.66, 0.62, 0.70])) is None

@@ -1,0 +1,114 @@
+"""Profiles: how big a run is, defined once for the notebooks, the runner and the CLI.
+
+| profile | data | meant for |
+|---|---|---|
+| smoke | tiny synthetic | CI: "does every cell run" |
+| cpu | CIFAR-10 | a laptop's CPU |
+| gpu | CIFAR-10 | a GPU: the report's 20-epoch settings |
+
+When a ``cpu`` or ``gpu`` run ends up on synthetic data (no CIFAR-10 here, no network), it
+trains on the profile's ``synthetic`` settings instead, sized to finish in minutes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from labutils import sources
+from labutils.params import check_choice
+
+PROFILE_NAMES = ("smoke", "cpu", "gpu")
+
+# The report's settings: 20 epochs, Adam, max_lr 0.01, weight decay 1e-4, clipping 0.1 (which
+# it defined but never passed), batch size 64.
+REPORT_SETTINGS = dict(epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4,
+                       grad_clip=0.1, augment=False)
+
+
+def _settings(epochs, batch_size, max_lr, weight_decay=1e-4, grad_clip=0.1, augment=True):
+    return dict(epochs=epochs, batch_size=batch_size, max_lr=max_lr,
+                weight_decay=weight_decay, grad_clip=grad_clip, augment=augment)
+
+
+PROFILES = {
+    "smoke": {
+        "data": "synthetic",
+        "synthetic_per_class": (30, 10),
+        "models": {
+            "mlp": _settings(epochs=2, batch_size=32, max_lr=1e-3),
+            "cnn": _settings(epochs=1, batch_size=32, max_lr=2e-3),
+            "resnet9": _settings(epochs=1, batch_size=32, max_lr=2e-3),
+        },
+        "range_test_steps": 30,
+        "divergence_demo": dict(images=600, epochs=2, batch_size=32),
+    },
+    "cpu": {
+        "data": "auto",
+        "synthetic_per_class": (200, 50),
+        "models": {
+            "mlp": _settings(epochs=10, batch_size=256, max_lr=1e-3, augment=False),
+            "cnn": _settings(epochs=6, batch_size=128, max_lr=2e-3),
+            "resnet9": _settings(epochs=4, batch_size=128, max_lr=4e-3),
+        },
+        "synthetic_models": {
+            "mlp": _settings(epochs=4, batch_size=64, max_lr=1e-3),
+            "cnn": _settings(epochs=3, batch_size=64, max_lr=2e-3),
+            "resnet9": _settings(epochs=2, batch_size=64, max_lr=2e-3),
+        },
+        "range_test_steps": 100,
+        "divergence_demo": dict(images=10000, epochs=4, batch_size=64),
+    },
+    "gpu": {
+        "data": "auto",
+        "synthetic_per_class": (500, 100),
+        "models": {
+            "mlp": _settings(epochs=20, batch_size=256, max_lr=1e-3, augment=False),
+            "cnn": _settings(epochs=20, batch_size=256, max_lr=2e-3),
+            "resnet9": _settings(epochs=20, batch_size=256, max_lr=4e-3),
+        },
+        "synthetic_models": {
+            "mlp": _settings(epochs=5, batch_size=64, max_lr=1e-3),
+            "cnn": _settings(epochs=5, batch_size=64, max_lr=2e-3),
+            "resnet9": _settings(epochs=5, batch_size=64, max_lr=2e-3),
+        },
+        "range_test_steps": 100,
+        "divergence_demo": dict(images=50000, epochs=20, batch_size=64),
+    },
+}
+
+
+def resolve_profile(name: str, cuda_available: bool | None = None) -> str:
+    """``auto`` becomes ``gpu`` when CUDA is available, else ``cpu``."""
+    if name == "auto":
+        if cuda_available is None:
+            import torch
+            cuda_available = torch.cuda.is_available()
+        return "gpu" if cuda_available else "cpu"
+    check_choice("PROFILE", name, ("auto", *PROFILE_NAMES))
+    return name
+
+
+def get_profile(name: str) -> dict:
+    """A copy of a profile's settings (``auto`` resolved)."""
+    return copy.deepcopy(PROFILES[resolve_profile(name)])
+
+
+def training_settings(profile: str, model: str, synthetic: bool = False) -> dict:
+    """Epochs, batch size, max_lr, weight decay, clipping and augmentation for one model."""
+    settings = get_profile(profile)
+    table = settings.get("synthetic_models", settings["models"]) if synthetic \
+        else settings["models"]
+    check_choice("MODEL", model, tuple(table))
+    return table[model]
+
+
+def open_data(profile: str, source: str = "auto", root=None, verify: bool = True,
+              seed: int = 0) -> sources.DataSource:
+    """The data a notebook or run uses under a profile (``smoke`` always uses tiny synthetic)."""
+    settings = get_profile(profile)
+    train_per_class, test_per_class = settings["synthetic_per_class"]
+    if settings["data"] == "synthetic":
+        source = "synthetic"
+    return sources.get_data_source(source, root, verify=verify, seed=seed,
+                                   synthetic_train_per_class=train_per_class,
+                                   synthetic_test_per_class=test_per_class)
