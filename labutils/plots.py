@@ -1,0 +1,261 @@
+"""Figures for the lab: image grids, bars, histograms, training curves, confusion matrices.
+
+Every function draws one figure and returns it; none calls ``plt.show()`` or changes global
+settings. Functions that draw data take ``data_label`` (for example ``source.label``) and put
+it in the title, so a figure always says what it was measured on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from labutils.data import MEAN, STD
+
+SAVE_DPI = 120
+WRONG_COLOUR = "tab:red"
+
+
+def with_data_label(title: str, data_label: str | None) -> str:
+    """``"title - data label"``, or the title alone when no label is given."""
+    return f"{title} - {data_label}" if data_label else title
+
+
+# --------------------------------------------------------------------------- images
+
+
+def unnormalize(images: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
+    """Normalised float [B, 3, H, W] -> displayable [B, H, W, 3] in [0, 1] (clamped)."""
+    images = torch.as_tensor(images).detach().float().cpu()
+    mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    return (images * std + mean).clamp(0, 1).movedim(-3, -1)
+
+
+def to_displayable(images) -> torch.Tensor:
+    """uint8 [B, H, W, 3] or normalised float [B, 3, H, W] -> float [B, H, W, 3] in [0, 1]."""
+    images = images if torch.is_tensor(images) else torch.as_tensor(np.asarray(images))
+    if images.ndim == 4 and images.dtype == torch.uint8 and images.shape[-1] == 3:
+        return images.float().cpu() / 255
+    if images.ndim == 4 and images.is_floating_point() and images.shape[1] == 3:
+        return unnormalize(images)
+    raise ValueError(
+        f"expected uint8 images [B, H, W, 3] or normalised float images [B, 3, H, W], got "
+        f"{images.dtype} {tuple(images.shape)}."
+    )
+
+
+def _as_int_array(values) -> np.ndarray:
+    """Labels or predictions (list, numpy array or tensor) as a flat int64 numpy array."""
+    if torch.is_tensor(values):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values).astype(np.int64).ravel()
+
+
+def show_images(images, labels, class_names, predictions=None, ncols: int = 8,
+                data_label: str | None = None, title: str = "Images") -> Figure:
+    """A grid of images with the class name under each; with predictions, "true / predicted"."""
+    pictures = to_displayable(images)
+    labels = _as_int_array(labels)
+    predicted = _as_int_array(predictions) if predictions is not None else None
+    count = len(pictures)
+    if count == 0:
+        raise ValueError("show_images got no images to show.")
+    ncols = max(1, min(ncols, count))
+    nrows = math.ceil(count / ncols)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.55 * nrows + 0.35),
+                                squeeze=False)
+    for index, axis in enumerate(axes.ravel()):
+        if index >= count:
+            figure.delaxes(axis)
+            continue
+        axis.imshow(pictures[index].numpy())
+        axis.set_xticks([])
+        axis.set_yticks([])
+        caption, colour = class_names[labels[index]], "black"
+        if predicted is not None:
+            caption = f"{caption} /\n{class_names[predicted[index]]}"
+            colour = "black" if predicted[index] == labels[index] else WRONG_COLOUR
+        axis.set_xlabel(caption, fontsize=8, color=colour)
+    heading = title if predicted is None else f"{title} (true / predicted, wrong in red)"
+    figure.suptitle(with_data_label(heading, data_label), fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+# --------------------------------------------------------------------------- bars
+
+
+def _grouped_bars(axis: Axes, values_by_group: dict[str, np.ndarray], class_names) -> None:
+    """One bar per group for each class, side by side."""
+    positions = np.arange(len(class_names))
+    width = 0.8 / max(1, len(values_by_group))
+    for number, (name, values) in enumerate(values_by_group.items()):
+        offset = (number - (len(values_by_group) - 1) / 2) * width
+        axis.bar(positions + offset, values, width, label=name)
+    axis.set_xticks(positions, class_names, rotation=45, ha="right")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars fill the axes
+
+
+def plot_class_counts(labels_by_split: dict[str, np.ndarray], class_names,
+                      data_label: str | None = None) -> Figure:
+    """Grouped bars: how many images of each class every split holds."""
+    arrays = {split: _as_int_array(labels) for split, labels in labels_by_split.items()}
+    counts = {f"{split} ({len(labels):,} images)": np.bincount(labels, minlength=len(class_names))
+              for split, labels in arrays.items()}
+    figure, axis = plt.subplots(figsize=(8, 4))
+    _grouped_bars(axis, counts, class_names)
+    axis.set_ylabel("images")
+    axis.set_title(with_data_label("Images per class", data_label))
+    figure.tight_layout()
+    return figure
+
+
+def plot_per_class_accuracy(per_model: dict[str, np.ndarray], class_names,
+                            data_label: str | None = None) -> Figure:
+    """Grouped bars: each model's test accuracy on each class (fractions in [0, 1])."""
+    percents = {name: 100 * np.asarray(values, dtype=float) for name, values in per_model.items()}
+    figure, axis = plt.subplots(figsize=(8, 4))
+    _grouped_bars(axis, percents, class_names)
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_ylim(0, 100)
+    axis.set_title(with_data_label("Test accuracy per class", data_label))
+    figure.tight_layout()
+    return figure
+
+
+def plot_histograms(values_by_name: dict[str, np.ndarray], title: str, xlabel: str = "value",
+                    data_label: str | None = None, bins: int = 60, log: bool = False) -> Figure:
+    """One histogram panel per entry, side by side, sharing the x axis (``log``: log counts)."""
+    figure, axes = plt.subplots(1, len(values_by_name), figsize=(4.5 * len(values_by_name), 3.2),
+                                squeeze=False, sharex=True)
+    for axis, (name, values) in zip(axes[0], values_by_name.items()):
+        values = values.detach().cpu().numpy() if torch.is_tensor(values) else np.asarray(values)
+        axis.hist(values.ravel(), bins=bins, log=log)
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set_title(name, fontsize=10)
+        axis.set_xlabel(xlabel)
+    axes[0, 0].set_ylabel("count (log scale)" if log else "count")
+    figure.suptitle(with_data_label(title, data_label))
+    figure.tight_layout()
+    return figure
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def plot_history(histories: dict[str, list[dict]], data_label: str | None = None) -> Figure:
+    """Loss (top row) and accuracy (bottom row) per epoch, one column per model, train and test."""
+    figure, axes = plt.subplots(2, len(histories), figsize=(4 * len(histories), 6.5),
+                                squeeze=False, sharey="row")
+    for column, (name, history) in enumerate(histories.items()):
+        epochs = [record["epoch"] for record in history]
+        loss_axis, accuracy_axis = axes[0, column], axes[1, column]
+        for split in ("train", "test"):
+            losses = [record[f"{split}_loss"] for record in history]
+            percents = [100 * record[f"{split}_acc"] for record in history]
+            loss_axis.plot(epochs, losses, "o-", label=f"{split} loss")
+            accuracy_axis.plot(epochs, percents, "o-", label=f"{split} accuracy")
+        loss_axis.set_title(name)
+        accuracy_axis.set_xlabel("epoch")
+        for axis in (loss_axis, accuracy_axis):
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+            axis.grid(True, alpha=0.3)
+            axis.legend(fontsize=8)
+    axes[0, 0].set_ylabel("loss (cross-entropy)")
+    axes[1, 0].set_ylabel("train and test accuracy (%)")
+    figure.suptitle(with_data_label("Loss and accuracy per epoch", data_label))
+    figure.tight_layout()
+    return figure
+
+
+def plot_lr_schedule(lrs: list[float], steps_per_epoch: int | None = None) -> Figure:
+    """The learning rate at every optimisation step (in epochs when ``steps_per_epoch`` is set)."""
+    steps = np.arange(len(lrs))
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    if steps_per_epoch:
+        axis.plot(steps / steps_per_epoch, lrs)
+        axis.set_xlabel("epoch")
+    else:
+        axis.plot(steps, lrs)
+        axis.set_xlabel("step (batch)")
+    axis.set_ylabel("learning rate")
+    axis.grid(True, alpha=0.3)
+    axis.set_title("Learning-rate schedule")
+    figure.tight_layout()
+    return figure
+
+
+def plot_lr_range_test(lrs, losses, suggested_lr: float | None = None,
+                       data_label: str | None = None) -> Figure:
+    """Smoothed training loss against the learning rate (log scale), with the suggestion marked."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(lrs, losses)
+    axis.set_xscale("log")
+    if suggested_lr is not None:
+        axis.axvline(suggested_lr, color=WRONG_COLOUR, linestyle="--",
+                     label=f"suggested lr {suggested_lr:.2g}")
+        axis.legend()
+    axis.set_xlabel("learning rate (log scale)")
+    axis.set_ylabel("smoothed training loss")
+    axis.grid(True, alpha=0.3, which="both")
+    axis.set_title(with_data_label("Learning-rate range test", data_label))
+    figure.tight_layout()
+    return figure
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def confusion_matrix(labels, predictions, num_classes: int = 10) -> np.ndarray:
+    """Counts [num_classes, num_classes]: row = true class, column = predicted class."""
+    labels, predictions = _as_int_array(labels), _as_int_array(predictions)
+    if labels.shape != predictions.shape:
+        raise ValueError(f"got {labels.size} labels but {predictions.size} predictions.")
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{name} must be in 0..{num_classes - 1}, found "
+                             f"{values.min()}..{values.max()}.")
+    flat = np.bincount(labels * num_classes + predictions, minlength=num_classes ** 2)
+    return flat.reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(matrix, class_names, title: str = "",
+                          data_label: str | None = None) -> Figure:
+    """Rows true, columns predicted, each row as percentages of that class, numbers in cells."""
+    counts = np.asarray(matrix, dtype=float)
+    row_sums = counts.sum(axis=1, keepdims=True)
+    percents = 100 * np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
+    figure, axis = plt.subplots(figsize=(6.5, 6))
+    axis.imshow(percents, cmap="Blues", vmin=0, vmax=100)
+    for (row, column), value in np.ndenumerate(percents):
+        axis.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=8,
+                  color="white" if value > 50 else "black")
+    ticks = np.arange(len(class_names))
+    axis.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axis.set_yticks(ticks, class_names)
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("true class")
+    heading = f"{title or 'Confusion matrix'}: % of each true class"
+    axis.set_title(with_data_label(heading, data_label))
+    figure.tight_layout()
+    return figure
+
+
+# --------------------------------------------------------------------------- files
+
+
+def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
+    """Save a figure as PNG (dpi 120, tight box), creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=SAVE_DPI, bbox_inches="tight", format="png")
+    return path

@@ -1,0 +1,160 @@
+"""The figures: each returns a Figure with the expected axes and says what data it shows."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # no window: before pyplot is imported anywhere in this module
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from labutils import data, loaders, plots  # noqa: E402
+
+LABEL = "SYNTHETIC data (not CIFAR-10)"
+CLASSES = list(data.CLASSES)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def train_split(synthetic_root):
+    return data.load_cifar10(synthetic_root, "train", verify=False)
+
+
+def titles(figure: Figure) -> str:
+    """Every title in a figure (the figure's own and each axis'), joined."""
+    parts = [figure._suptitle.get_text()] if figure._suptitle is not None else []
+    return " | ".join(parts + [axis.get_title() for axis in figure.axes])
+
+
+def a_history(epochs: int = 3) -> list[dict]:
+    return [{"epoch": e, "lr": 0.01, "train_loss": 2.0 / e, "train_acc": 0.3 * e,
+             "test_loss": 2.1 / e, "test_acc": 0.25 * e, "seconds": 1.0,
+             "images_per_second": 100.0} for e in range(1, epochs + 1)]
+
+
+def test_unnormalize_inverts_the_loaders_normalisation(train_split):
+    images, labels = train_split
+    batch, _ = next(iter(loaders.TensorLoader(images[:16], labels[:16], batch_size=16)))
+    restored = plots.unnormalize(batch)
+    assert restored.shape == (16, 32, 32, 3)
+    expected = torch.as_tensor(images[:16]).float() / 255
+    assert (restored - expected).abs().max() <= 1 / 255
+
+
+def test_unnormalize_clamps_to_the_displayable_range():
+    restored = plots.unnormalize(torch.full((1, 3, 2, 2), 100.0))
+    assert restored.max() == 1.0 and restored.min() == 1.0
+
+
+def test_show_images_draws_one_axis_per_image_with_class_names(train_split):
+    images, labels = train_split
+    figure = plots.show_images(images[:10], labels[:10], CLASSES, ncols=8, data_label=LABEL)
+    assert isinstance(figure, Figure)
+    assert len(figure.axes) == 10
+    assert LABEL in titles(figure)
+    assert figure.axes[0].get_xlabel() == CLASSES[labels[0]]
+
+
+def test_show_images_accepts_normalised_tensors_and_marks_wrong_predictions(train_split):
+    images, labels = train_split
+    batch = loaders.normalize(torch.as_tensor(images[:4]))
+    predictions = torch.as_tensor(labels[:4]).clone()
+    predictions[1] = (predictions[1] + 1) % 10
+    figure = plots.show_images(batch, torch.as_tensor(labels[:4]), CLASSES,
+                               predictions=predictions, data_label=LABEL)
+    assert len(figure.axes) == 4
+    colours = [axis.xaxis.label.get_color() for axis in figure.axes]
+    assert colours[1] == plots.WRONG_COLOUR and colours[0] != plots.WRONG_COLOUR
+
+
+def test_show_images_refuses_images_it_cannot_interpret():
+    with pytest.raises(ValueError, match="expected uint8 images"):
+        plots.show_images(np.zeros((2, 3, 32, 32), dtype=np.uint8), [0, 1], CLASSES)
+
+
+def test_plot_class_counts_draws_a_bar_per_class_and_split(train_split):
+    _, labels = train_split
+    figure = plots.plot_class_counts({"train": labels, "test": labels[:50]}, CLASSES,
+                                     data_label=LABEL)
+    assert len(figure.axes) == 1
+    assert len(figure.axes[0].patches) == 2 * len(CLASSES)
+    assert LABEL in titles(figure)
+
+
+def test_plot_histograms_draws_a_panel_per_entry():
+    values = {"report block": torch.rand(1000), "ResidualBlock": torch.randn(1000)}
+    figure = plots.plot_histograms(values, "What the branch adds", data_label=LABEL, log=True)
+    assert len(figure.axes) == 2
+    assert figure.axes[0].get_yscale() == "log"
+    assert LABEL in titles(figure)
+
+
+def test_plot_history_has_a_loss_and_an_accuracy_panel_per_model():
+    figure = plots.plot_history({"mlp": a_history(), "cnn": a_history(), "resnet9": a_history()},
+                                data_label=LABEL)
+    assert len(figure.axes) == 6
+    assert LABEL in titles(figure)
+    labels_and_legends = " ".join(
+        [axis.get_ylabel() for axis in figure.axes]
+        + [text.get_text() for axis in figure.axes for text in axis.get_legend().get_texts()])
+    assert "test accuracy" in labels_and_legends
+    assert "val" not in labels_and_legends
+
+
+def test_plot_lr_schedule_draws_one_curve():
+    figure = plots.plot_lr_schedule([0.001, 0.01, 0.005, 0.0], steps_per_epoch=2)
+    assert len(figure.axes) == 1
+    assert len(figure.axes[0].lines) == 1
+
+
+def test_plot_lr_range_test_uses_a_log_axis_and_marks_the_suggestion():
+    figure = plots.plot_lr_range_test([1e-5, 1e-4, 1e-3], [2.3, 2.0, 3.0], suggested_lr=1e-4,
+                                      data_label=LABEL)
+    assert len(figure.axes) == 1
+    assert figure.axes[0].get_xscale() == "log"
+    assert len(figure.axes[0].lines) == 2
+    assert LABEL in titles(figure)
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    labels = [0, 0, 1, 2, 2, 2]
+    predictions = [0, 1, 1, 2, 0, 2]
+    expected = np.array([[1, 1, 0],
+                         [0, 1, 0],
+                         [1, 0, 2]])
+    np.testing.assert_array_equal(plots.confusion_matrix(labels, predictions, 3), expected)
+
+
+def test_confusion_matrix_refuses_out_of_range_classes():
+    with pytest.raises(ValueError, match="predictions"):
+        plots.confusion_matrix([0, 1], [0, 3], num_classes=3)
+
+
+def test_plot_confusion_matrix_writes_a_number_in_every_cell():
+    matrix = plots.confusion_matrix(np.arange(10), np.arange(10))
+    figure = plots.plot_confusion_matrix(matrix, CLASSES, title="CNN", data_label=LABEL)
+    assert len(figure.axes) == 1
+    assert len(figure.axes[0].texts) == 100
+    assert LABEL in titles(figure) and "CNN" in titles(figure)
+
+
+def test_plot_per_class_accuracy_draws_a_bar_per_class_and_model():
+    per_model = {"mlp": np.full(10, 0.4), "cnn": np.full(10, 0.7)}
+    figure = plots.plot_per_class_accuracy(per_model, CLASSES, data_label=LABEL)
+    assert len(figure.axes) == 1
+    assert len(figure.axes[0].patches) == 20
+    assert LABEL in titles(figure)
+
+
+def test_save_figure_creates_the_folder_and_writes_a_png(tmp_path):
+    figure = plots.plot_lr_schedule([0.1, 0.2])
+    path = plots.save_figure(figure, tmp_path / "figures" / "deep" / "schedule.png")
+    assert path.is_file() and path.stat().st_size > 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
