@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-
-import torch
 
 from labutils import data, loaders, models, profiles, runs, runtime, sources, train
 from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
@@ -127,22 +124,6 @@ def resolve_settings(args: argparse.Namespace, synthetic: bool) -> dict:
     return settings
 
 
-def run_info(name: str, source: sources.DataSource, model: torch.nn.Module, settings: dict,
-             device: torch.device, seed: int, seconds: float) -> dict:
-    """What ``run.json`` records about a training run: enough to compare and to repeat it."""
-    dtype = runtime.select_precision(device)
-    return {
-        "name": name, "model": name, "data": source.label, "data_kind": source.kind,
-        "data_verified": source.verified, "data_root": str(source.root),
-        "parameters": models.count_parameters(model), "settings": settings, "seed": seed,
-        "device": str(device), "precision": "fp32" if dtype is None else "bf16",
-        "runtime": runtime.describe_runtime(device, dtype,
-                                            runtime.use_channels_last(model, device)),
-        "wall_seconds": round(seconds, 1), "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def command_train(args: argparse.Namespace) -> int:
     runtime.seed_everything(args.seed)
     device = runtime.select_device(args.device)
@@ -160,7 +141,7 @@ def command_train(args: argparse.Namespace) -> int:
         weight_decay=settings["weight_decay"], grad_clip=settings["grad_clip"], device=device,
         out_dir=out, resume=args.resume,
         meta={"model_name": args.model, "model_kwargs": {}, "data": source.label})
-    info = run_info(args.model, source, model, settings, device, args.seed,
+    info = runs.run_info(args.model, source, model, settings, device, args.seed,
                     time.perf_counter() - start)
     runs.save_run_info(out, info)
     final = history[-1]

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 
+from labutils import models, runtime, sources
 from labutils.data import write_atomically
 
 HISTORY_FILE = "history.json"
@@ -44,6 +47,22 @@ def save_run_info(folder: str | os.PathLike, info: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(info, indent=2, sort_keys=True).encode())
     return path
+
+
+def run_info(name: str, source: sources.DataSource, model: torch.nn.Module, settings: dict,
+             device: torch.device, seed: int, seconds: float) -> dict:
+    """What ``run.json`` records about a training run: enough to compare and to repeat it."""
+    dtype = runtime.select_precision(device)
+    return {
+        "name": name, "model": name, "data": source.label, "data_kind": source.kind,
+        "data_verified": source.verified, "data_root": str(source.root),
+        "parameters": models.count_parameters(model), "settings": settings, "seed": seed,
+        "device": str(device), "precision": "fp32" if dtype is None else "bf16",
+        "runtime": runtime.describe_runtime(device, dtype,
+                                            runtime.use_channels_last(model, device)),
+        "wall_seconds": round(seconds, 1), "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def load_run(folder: str | os.PathLike) -> Run:

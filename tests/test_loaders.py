@@ -1,6 +1,5 @@
 """The fast tensor pipeline and the report's per-sample pipeline."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -87,7 +86,7 @@ def test_channels_last_is_optional(split):
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5, "64", True])
 def test_a_bad_batch_size_is_named(split, batch_size):
-    with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got "):
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got "):
         loaders.TensorLoader(*split, batch_size=batch_size)
 
 
