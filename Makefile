@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Arguments for the lab's main job, e.g. make lab LAB_ARGS="--data synthetic"
+# or make lab LAB_ARGS="--data cifar10 --root ~/cifar --no-verify --out runs/mine"
 LAB_ARGS ?=
 
 .PHONY: lab test install install-dev notebook clean help
@@ -32,8 +33,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-lab
 install-dev: $(VENV)/.installed-dev
 
+# The whole notebook series with papermill, profile picked by the machine (gpu if CUDA, else cpu).
 lab: install
-	$(BIN)/python -m labutils data summary $(LAB_ARGS)
+	$(BIN)/python -m labutils run --profile auto $(LAB_ARGS)
 
 test: install-dev
 	$(BIN)/python -m pytest

@@ -178,11 +178,43 @@ def add_train_command(commands) -> None:
 # --------------------------------------------------------------------------- entry point
 
 
+# --------------------------------------------------------------------------- run
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from labutils import runner  # papermill is only needed here
+
+    try:
+        runner.run_series(args.profile, args.data, args.root, args.verify, args.out, args.seed)
+    except runner.NotebookFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_run_command(commands) -> None:
+    parser = commands.add_parser(
+        "run", help="execute the whole notebook series with papermill into a run folder",
+        description="Execute notebooks 01-04 (03 once per model) with papermill. The run "
+                    "folder gets the executed notebooks, each model's files, the figures and "
+                    "summary.md.")
+    parser.add_argument("--profile", default="auto", choices=("auto", *profiles.PROFILE_NAMES),
+                        help="smoke: tiny synthetic data, a minute or two; cpu: about an hour "
+                             "on 2 cores; gpu: the report's 20-epoch settings; auto: gpu if "
+                             "CUDA is available, else cpu (default: %(default)s)")
+    add_data_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("runs/latest"),
+                        help="run folder (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    parser.set_defaults(handler=command_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labutils", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(commands)
     add_train_command(commands)
+    add_run_command(commands)
     return parser
 
 

@@ -71,7 +71,8 @@ def show_images(images, labels, class_names, predictions=None, ncols: int = 8,
         raise ValueError("show_images got no images to show.")
     ncols = max(1, min(ncols, count))
     nrows = math.ceil(count / ncols)
-    figure, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.55 * nrows + 0.35),
+    row_height = 1.55 if predicted is None else 1.9  # room for a two-line caption
+    figure, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, row_height * nrows + 0.35),
                                 squeeze=False)
     for index, axis in enumerate(axes.ravel()):
         if index >= count:
@@ -168,6 +169,8 @@ def plot_history(histories: dict[str, list[dict]], data_label: str | None = None
         accuracy_axis.set_xlabel("epoch")
         for axis in (loss_axis, accuracy_axis):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+            if len(epochs) == 1:
+                axis.set_xticks(epochs)  # a single epoch would get ticks like 0.95 and 1.05
             axis.grid(True, alpha=0.3)
             axis.legend(fontsize=8)
     axes[0, 0].set_ylabel("loss (cross-entropy)")

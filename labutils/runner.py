@@ -1,0 +1,224 @@
+"""The batch runner: the whole notebook series, executed with papermill into one run folder.
+
+    python -m labutils run --profile cpu --data cifar10 --out runs/latest
+
+leaves in the run folder
+
+    notebooks/01_data_exploration.ipynb ...   each executed notebook, outputs included
+    mlp/ cnn/ resnet9/                        each model's history, checkpoint, run.json, figures
+    figures/                                  the comparison figures
+    summary.md                                what ran, on which data and machine, and the results
+
+Every notebook gets the same parameters (profile, data, run folder); notebook 03 runs once per
+model. A failing notebook stops the series: the error names the notebook and the cell, and
+everything that finished stays on disk, ``summary.md`` included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from labutils import profiles, runs, runtime, sources
+
+NOTEBOOK_FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
+MODELS = ("mlp", "cnn", "resnet9")
+SUMMARY_FILE = "summary.md"
+
+
+@dataclass
+class Step:
+    """One notebook execution: which notebook, the name of its executed copy, its own parameters."""
+
+    notebook: str
+    output: str
+    parameters: dict = field(default_factory=dict)
+    seconds: float | None = None
+    status: str = "not run"
+
+    @property
+    def title(self) -> str:
+        extra = ", ".join(f"{name}={value}" for name, value in self.parameters.items())
+        return f"{self.notebook}" + (f" ({extra})" if extra else "")
+
+
+def series() -> list[Step]:
+    """The lab's notebooks in order: 03 once per model, the divergence demo with the MLP only."""
+    steps = [Step("01_data_exploration.ipynb", "01_data_exploration.ipynb"),
+             Step("02_models.ipynb", "02_models.ipynb")]
+    for model in MODELS:
+        steps.append(Step("03_training.ipynb", f"03_training_{model}.ipynb",
+                          {"MODEL": model, "SHOW_DIVERGENCE": model == "mlp"}))
+    steps.append(Step("04_comparison.ipynb", "04_comparison.ipynb"))
+    return steps
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook of the series raised; the message names the notebook and the cell."""
+
+
+def _failure_message(step: Step, output: Path, error: Exception) -> str:
+    """Name the notebook, the cell and the error, and where the executed copy is."""
+    import papermill
+
+    if isinstance(error, papermill.PapermillExecutionError):
+        first_line = next((line for line in error.source.splitlines() if line.strip()), "")
+        where = f"cell [{error.exec_count}] (`{first_line.strip()[:70]}`)"
+        what = f"{error.ename}: {error.evalue}"
+    else:
+        where, what = "before its first cell ran", f"{type(error).__name__}: {error}"
+    return (f"{step.title} failed in {where}: {what}\n"
+            f"The executed notebook, with the error in place, is {output}; open it to see the "
+            f"traceback. Everything that finished is kept in {output.parent.parent}.")
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables for the kernels started inside the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def execute(step: Step, parameters: dict, out: Path, notebook_folder: Path,
+            progress: bool) -> None:
+    """Run one notebook with papermill (kernel ``python3``, working folder ``notebooks/``)."""
+    import papermill
+
+    output = out / "notebooks" / step.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            notebook_folder / step.notebook, output, parameters={**parameters, **step.parameters},
+            kernel_name="python3", cwd=str(notebook_folder), progress_bar=progress)
+    except Exception as error:
+        step.status = "FAILED"
+        raise NotebookFailed(_failure_message(step, output, error)) from None
+    finally:
+        step.seconds = time.perf_counter() - start
+    step.status = "ok"
+
+
+def versions() -> str:
+    """Python and the libraries the results depend on."""
+    import papermill
+    import torchvision
+
+    return (f"Python {platform.python_version()}, torch {torch.__version__}, "
+            f"torchvision {torchvision.__version__}, papermill {papermill.__version__}")
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def _results_table(out: Path) -> str:
+    """The comparison table from the run folders that exist so far."""
+    found = runs.find_runs(out) if out.is_dir() else []
+    if not found:
+        return "No model has finished training yet."
+    rows = []
+    for run in found:
+        row = runs.summarize_run(run)
+        rows.append([row["model"], row["parameters"], row["epochs"], row["wall time (s)"],
+                     row["images/s"], f"{row['final test acc']:.2%}", f"{row['best test acc']:.2%}",
+                     run.info.get("runtime", "")])
+    header = ["model", "parameters", "epochs", "training time (s)", "images/s",
+              "final test acc", "best test acc", "runtime"]
+    return _markdown_table(header, rows)
+
+
+def write_summary(out: Path, steps: list[Step], profile: str, source: sources.DataSource,
+                  started: datetime, total_seconds: float) -> Path:
+    """``summary.md``: what ran, on which data and machine, how long each notebook took, results."""
+    device = runtime.select_device("auto")
+    dtype = runtime.select_precision(device)
+    verified = ("yes: every file has the official md5" if source.verified
+                else "no: synthetic data" if source.is_synthetic
+                else "no: md5 not checked (--no-verify)")
+    notebook_rows = [[step.title, step.status,
+                      "" if step.seconds is None else f"{step.seconds:.0f}"] for step in steps]
+    comparison = out / "figures" / "comparison_curves.png"
+    lines = [
+        f"# Lab run: profile `{profile}` on {source.label}",
+        "",
+        f"- started: {started:%Y-%m-%d %H:%M} UTC; total wall time {total_seconds / 60:.1f} min",
+        f"- data: {source.label}, from `{source.root}`",
+        f"- verified official: {verified}",
+        f"- machine: {runtime.describe_runtime(device, dtype, channels_last=True)}",
+        f"- versions: {versions()}",
+        "",
+        "## Notebooks",
+        "",
+        _markdown_table(["notebook", "status", "wall time (s)"], notebook_rows),
+        "",
+        "## Results (test accuracy measured on the test split)",
+        "",
+        _results_table(out),
+    ]
+    if comparison.is_file():
+        lines += ["", "![loss and accuracy of the three models](figures/comparison_curves.png)"]
+    if source.is_synthetic:
+        lines += ["", "**These numbers are on SYNTHETIC data, not CIFAR-10**: they show that the "
+                  "series runs, not how well the models do on real pictures."]
+    path = out / SUMMARY_FILE
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_series(profile: str = "auto", data: str = "auto", root=None, verify: bool = True,
+               out="runs/latest", seed: int = 0, steps: list[Step] | None = None,
+               notebook_folder: str | os.PathLike | None = None,
+               progress: bool | None = None) -> Path:
+    """Execute the series into ``out``; return the path of ``summary.md``.
+
+    Raises ``NotebookFailed`` (after writing the summary) when a notebook fails.
+    """
+    profile = profiles.resolve_profile(profile)
+    steps = series() if steps is None else steps
+    notebook_folder = Path(notebook_folder or NOTEBOOK_FOLDER).resolve()
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    progress = runtime.progress_enabled(progress) and sys.stderr.isatty()
+    # Resolve the data once, before any notebook: a missing or refused copy fails here, clearly.
+    source = profiles.open_data(profile, data, root, verify, seed)
+    print(source.describe())
+    # The notebooks resolve the same data again: the same files, or the same synthetic folder
+    # (and no second download attempt after a fallback).
+    parameters = {"PROFILE": profile, "DATA": source.kind,
+                  "ROOT": None if root is None else str(Path(root).resolve()),
+                  "VERIFY": verify, "SEED": seed, "RUN_DIR": str(out)}
+    started, start = datetime.now(timezone.utc), time.perf_counter()
+    # Notebooks read LABUTILS_PROFILE before their parameters: keep it equal to the profile.
+    # Progress bars inside the kernels would only fill the executed notebooks.
+    with _environment(LABUTILS_PROFILE=profile, LABUTILS_PROGRESS="0"):
+        try:
+            for number, step in enumerate(steps, 1):
+                print(f"[{number}/{len(steps)}] {step.title} ...", flush=True)
+                execute(step, parameters, out, notebook_folder, progress)
+                print(f"[{number}/{len(steps)}] {step.title} done in {step.seconds:.0f} s",
+                      flush=True)
+        finally:
+            summary = write_summary(out, steps, profile, source, started,
+                                    time.perf_counter() - start)
+    print(f"Finished in {(time.perf_counter() - start) / 60:.1f} min. Summary: {summary}")
+    return summary

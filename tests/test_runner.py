@@ -1,0 +1,106 @@
+"""The batch runner: the real series, executed by papermill in real kernels, on synthetic data."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from labutils import runner, train
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The whole series under the smoke profile, run once through the command line."""
+    base = tmp_path_factory.mktemp("series")
+    out = base / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "labutils", "run", "--profile", "smoke", "--root", base / "data",
+         "--out", out], capture_output=True, text=True, timeout=600)
+    return result, out
+
+
+def test_the_series_runs_and_reports_each_notebook(smoke_run):
+    result, _ = smoke_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = runner.series()
+    for number, step in enumerate(steps, 1):
+        assert f"[{number}/{len(steps)}] {step.title} done in" in result.stdout
+    assert "SYNTHETIC" in result.stdout
+
+
+def test_every_code_cell_of_every_executed_notebook_ran(smoke_run):
+    _, out = smoke_run
+    executed = sorted((out / "notebooks").glob("*.ipynb"))
+    assert [path.name for path in executed] == sorted(step.output for step in runner.series())
+    for path in executed:
+        notebook = nbformat.read(path, as_version=4)
+        code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert code_cells, path
+        for cell in code_cells:
+            assert cell.execution_count is not None, f"{path.name}: a cell did not run"
+            assert not [output for output in cell.outputs if output.output_type == "error"]
+        assert not notebook.metadata.papermill.exception
+
+
+def test_each_model_leaves_a_complete_run_folder(smoke_run):
+    _, out = smoke_run
+    for model in runner.MODELS:
+        folder = out / model
+        history = json.loads((folder / "history.json").read_text())
+        info = json.loads((folder / "run.json").read_text())
+        assert history and info["model"] == model and info["data_kind"] == "synthetic"
+        assert train.load_trained_model(folder / "model.pt").training is not None
+        assert list((folder / "figures").glob("*.png"))
+    assert (out / "figures" / "comparison_curves.png").is_file()
+
+
+def test_summary_tells_what_ran_where_and_how_well(smoke_run):
+    _, out = smoke_run
+    summary = (out / runner.SUMMARY_FILE).read_text()
+    for words in ("profile `smoke`", "SYNTHETIC", "verified official: no", "device=",
+                  "precision=", "torch ", "papermill ", "| 04_comparison.ipynb | ok |"):
+        assert words in summary
+    for model in runner.MODELS:
+        assert f"| {model} |" in summary
+    assert "figures/comparison_curves.png" in summary
+
+
+def test_a_failing_notebook_is_named_with_its_cell_and_the_rest_is_kept(tmp_path, capsys):
+    # The real first notebook, then the training notebook given a bad value: it must stop in
+    # its validation cell, and the first notebook's results must stay.
+    steps = [runner.Step("01_data_exploration.ipynb", "01.ipynb"),
+             runner.Step("03_training.ipynb", "03_bad.ipynb", {"MODEL": "vgg"}),
+             runner.Step("04_comparison.ipynb", "04.ipynb")]
+    out = tmp_path / "run"
+    with pytest.raises(runner.NotebookFailed) as failure:
+        runner.run_series("smoke", root=tmp_path / "data", out=out, steps=steps)
+    message = str(failure.value)
+    assert "03_training.ipynb (MODEL=vgg) failed in cell [" in message
+    assert "MODEL" in message and "vgg" in message and str(out / "notebooks") in message
+    assert (out / "notebooks" / "01.ipynb").is_file()
+    assert (out / "notebooks" / "03_bad.ipynb").is_file()  # with the error in place
+    assert not (out / "notebooks" / "04.ipynb").exists()
+    summary = (out / runner.SUMMARY_FILE).read_text()
+    assert "| 01_data_exploration.ipynb | ok |" in summary
+    assert "| 03_training.ipynb (MODEL=vgg) | FAILED |" in summary
+    assert "| 04_comparison.ipynb | not run |" in summary
+
+
+def test_the_command_exits_non_zero_on_a_failure(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
+    broken.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                      "language": "python"}, "language_info": {"name": "python"}}
+    nbformat.write(broken, tmp_path / "notebooks" / "broken.ipynb")
+    code = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from labutils import runner; "
+         "runner.NOTEBOOK_FOLDER = sys.argv[1]; "
+         "runner.series = lambda: [runner.Step('broken.ipynb', 'broken.ipynb')]; "
+         "from labutils import cli; sys.exit(cli.main(sys.argv[2:]))",
+         tmp_path / "notebooks", "run", "--profile", "smoke", "--root", tmp_path / "data",
+         "--out", tmp_path / "run"], capture_output=True, text=True, timeout=300)
+    assert code.returncode == 1  # cell [1] is the parameters cell papermill injects
+    assert "broken.ipynb failed in cell [2] (`1 / 0`): ZeroDivisionError" in code.stderr
