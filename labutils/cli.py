@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labutils import data, loaders, models, profiles, runs, runtime, sources, train
 from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
+from labutils.speedrun import add_speedrun_command
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(commands)
     add_train_command(commands)
     add_run_command(commands)
+    add_speedrun_command(commands)
     return parser
 
 
