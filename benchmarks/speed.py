@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     source = sources.get_data_source(args.data, args.root, verify=not args.no_verify)
     device = runtime.select_device("auto")
+    # The engine's training entry points make malloc keep freed memory; the setting is
+    # process-wide, so the report's pipeline, interleaved in this process, gets it too.
+    runtime.keep_freed_memory()
     print(source.describe())
     print(f"engine: {runtime.describe_runtime(device, runtime.select_precision(device), True)}"
           f" (channels_last for the conv nets only)", flush=True)

@@ -7,6 +7,7 @@ Nothing here runs at import time.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import platform
@@ -126,6 +127,32 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None):
 def use_channels_last(model: nn.Module, device: torch.device | str) -> bool:
     """True for convolutional models on CPU and CUDA, where channels_last is the faster layout."""
     return uses_convolutions(model) and torch.device(device).type in ("cpu", "cuda")
+
+
+# --------------------------------------------------------------------------- memory
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (glibc malloc.h)
+KEEP_FREED_BYTES = 1 << 30                      # allocations up to 1 GiB reuse freed memory
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make this process reuse the memory it frees instead of returning it to the system.
+
+    glibc's malloc gives every block over 32 MiB (one layer's activations for a large batch)
+    back to the operating system when it is freed, so the next training step gets fresh pages
+    and pays a page fault for each: about a quarter of a step at batch 2000 on 2 cores.
+    Raising malloc's mmap and trim thresholds to 1 GiB keeps those blocks for reuse; the
+    process then stays at its peak size. Linux with glibc only; returns whether it applied.
+    """
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES)
+                and libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
 
 
 # --------------------------------------------------------------------------- description

@@ -509,6 +509,7 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
     _check_plain(meta or {}, "meta")
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
+    runtime.keep_freed_memory()
     out_dir = _check_out_dir(out_dir, resume)
     run = _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, grad_clip,
                     clip_mode, opt_func, device, dtype, out_dir, progress, meta)

@@ -1,6 +1,9 @@
 """Device, precision, memory format, seeds, workers, progress bars: chosen by looking."""
 
+import platform
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +183,41 @@ def test_explicit_progress_flag_beats_the_environment(monkeypatch):
     assert runtime.progress_enabled(True) is True
     monkeypatch.setenv(runtime.PROGRESS_ENV, "1")
     assert runtime.progress_enabled(False) is False
+
+
+FAULTS_PER_CYCLE = """
+import resource, sys, torch
+from labutils import runtime
+
+def faults_filling(size):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = torch.empty(size, dtype=torch.uint8)
+    block.fill_(1)  # writing touches every page
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    del block
+    return after - before
+
+kept = sys.argv[1] == "keep" and runtime.keep_freed_memory()
+print(kept, *[faults_filling(200 * 2 ** 20) for _ in range(8)])
+"""
+
+
+def page_faults_per_cycle(mode: str) -> tuple[bool, list[int]]:
+    """In a fresh process: page faults of 8 cycles of allocating, writing and freeing 200 MB."""
+    result = subprocess.run([sys.executable, "-c", FAULTS_PER_CYCLE, mode], check=True,
+                            capture_output=True, text=True)
+    kept, *faults = result.stdout.split()
+    return kept == "True", [int(count) for count in faults]
+
+
+@pytest.mark.skipif(sys.platform != "linux" or platform.libc_ver()[0] != "glibc",
+                    reason="malloc's thresholds are a glibc setting")
+def test_freed_activations_are_reused_without_fresh_pages():
+    pages = 200 * 2 ** 20 // 4096  # larger than glibc's default mmap threshold (at most 32 MiB)
+    kept, faults = page_faults_per_cycle("keep")
+    assert kept
+    # The first cycles get new pages (the heap grows); the later ones reuse them ...
+    assert sum(count < pages // 10 for count in faults[2:]) >= 4, faults
+    # ... where by default every cycle takes a fault per page.
+    _, faults = page_faults_per_cycle("default")
+    assert all(count > pages // 2 for count in faults), faults
