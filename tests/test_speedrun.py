@@ -287,3 +287,10 @@ def test_python_m_labutils_speedrun_is_wired(capsys, data_root):
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and RESULT_LINE.fullmatch(lines[-1])
     assert any(line.startswith("recipe cpu: 0.5 epochs") for line in lines)  # the default on CPU
+
+
+def test_muon_schedule_refuses_to_guess_the_epoch_length():
+    recipe = speedrun.RECIPES["cpu"]
+    model = speedrun.build_speed_net("cpu", recipe)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        speedrun.make_optimizer(recipe, model, 2000, total_steps=100)
