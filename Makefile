@@ -9,11 +9,12 @@ BIN    := $(VENV)/bin
 # or make lab LAB_ARGS="--data cifar10 --root ~/cifar --no-verify --out runs/mine"
 LAB_ARGS ?=
 
-.PHONY: lab test install install-dev notebook clean help
+.PHONY: lab test student install install-dev notebook clean help
 
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
 	@echo "make test   - install into .venv (with test tools) and run every test"
+	@echo "make student - write the student edition into student/ (nbgrader stubs, no outputs)"
 	@echo "make notebook - open the notebooks in JupyterLab"
 	@echo "make clean  - remove .venv and caches (keeps data/ and runs/)"
 
@@ -26,8 +27,9 @@ $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The test tools and the teaching tools (nbgrader): the tests build the student edition too.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,teach]"
 	touch $@ $(VENV)/.installed-lab
 
 install: $(VENV)/.installed-lab
@@ -39,6 +41,10 @@ lab: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
+student: install-dev
+	$(BIN)/python -m labutils student --out student
 
 notebook: install-dev
 	$(BIN)/jupyter lab notebooks/

@@ -1,0 +1,167 @@
+"""Exercises as nbgrader marks them: the student edition and the self-check, on real kernels."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labutils import grading
+
+ANSWER = '''def double(x):
+    """Twice x."""
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+'''
+CHECK = '''assert double(3) == 6, "double(3) should be 6: multiply the input by two."
+### BEGIN HIDDEN TESTS
+assert double(-1) == -2
+### END HIDDEN TESTS
+exercises.passed("double")
+'''
+WRITTEN = "### BEGIN SOLUTION\nBecause two is one more than one.\n### END SOLUTION"
+
+
+def tiny_lesson() -> nbformat.NotebookNode:
+    """A two-exercise notebook in the lab's format: a parameters cell, answers, checks, a question."""
+    notebook = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}})
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from labutils.exercises import Exercises\nexercises = Exercises()"),
+        nbformat.v4.new_code_cell('PROFILE = "auto"  # how big\nRUN_DIR = "../runs/latest"  # where',
+                                  metadata={"tags": ["parameters"]}),
+        grading.answer_cell(ANSWER, "00-double"),
+        grading.check_cell(CHECK, "00-double-check", points=2),
+        grading.answer_cell("### BEGIN SOLUTION\nhalf = 0.5\n### END SOLUTION", "00-half"),
+        grading.check_cell('assert half == 0.5, "half is a number: one divided by two."\n'
+                           'exercises.passed("half")', "00-half-check", points=1),
+        nbformat.v4.new_markdown_cell("Why is two times one two?"),
+        grading.written_cell(WRITTEN, "00-why", points=2),
+        nbformat.v4.new_code_cell('print("the end")'),
+    ]
+    return notebook
+
+
+def execute(notebook: nbformat.NotebookNode, folder) -> list[grading.ExerciseResult]:
+    path = folder / "lesson.ipynb"
+    nbformat.write(notebook, path)
+    return grading.grade_executed(grading.execute_for_check(path, run_dir=folder / "runs"))
+
+
+def test_the_student_edition_holds_stubs_no_solution_and_no_hidden_test():
+    student = grading.student_edition(tiny_lesson())
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "return 2 * x" not in text and "half = 0.5" not in text
+    assert "double(-1)" not in text and "HIDDEN TESTS" not in text and "SOLUTION" not in text
+    assert student.cells[2].source.splitlines()[-1] == "    " + grading.CODE_STUB  # indented
+    assert student.cells[7].source == grading.TEXT_STUB
+    assert student.cells[3].metadata["nbgrader"]["locked"] and "checksum" in \
+        student.cells[3].metadata["nbgrader"]
+
+
+def test_the_student_edition_keeps_the_solution_edition_unchanged():
+    notebook = tiny_lesson()
+    grading.student_edition(notebook)
+    assert "return 2 * x" in notebook.cells[2].source
+
+
+def test_the_check_gives_the_solution_full_points(tmp_path):
+    results = execute(tiny_lesson(), tmp_path)
+    assert [(r.grade_id, r.status) for r in results] == [
+        ("00-double-check", "passed"), ("00-half-check", "passed"), ("00-why", "answered")]
+    assert grading.all_passed(results)
+    assert sum(result.earned for result in results) == 3
+
+
+def test_the_check_gives_the_student_edition_nothing(tmp_path):
+    results = execute(grading.student_edition(tiny_lesson()), tmp_path)
+    assert [r.status for r in results] == ["not attempted"] * 3
+    assert sum(result.earned for result in results) == 0 and not grading.all_passed(results)
+
+
+def test_a_wrong_answer_fails_its_check_alone_with_its_message(tmp_path):
+    notebook = tiny_lesson()
+    notebook.cells[2].source = notebook.cells[2].source.replace("2 * x", "x + 2")
+    results = execute(notebook, tmp_path)
+    assert [r.status for r in results[:2]] == ["failed", "passed"]
+    assert results[0].message == "AssertionError: double(3) should be 6: multiply the input by two."
+
+
+def test_the_report_names_each_exercise_and_the_points():
+    results = [grading.ExerciseResult("02-mlp-check", "check", 3, "passed"),
+               grading.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
+               grading.ExerciseResult("02-why", "written", 2, "not attempted")]
+    report = grading.format_results("02_models.ipynb", results)
+    assert "passed        02-mlp-check" in report and "AssertionError: no" in report
+    assert "graded by your instructor" in report
+    assert report.splitlines()[-1] == "  points: 3 of 5 (1 of 2 checks passed)"
+
+
+def test_check_command_exits_1_until_every_check_passes(tmp_path):
+    nbformat.write(grading.student_edition(tiny_lesson()), tmp_path / "student.ipynb")
+    nbformat.write(tiny_lesson(), tmp_path / "solution.ipynb")
+    command = [sys.executable, "-m", "labutils", "check"]
+    blank = subprocess.run([*command, tmp_path / "student.ipynb"], capture_output=True, text=True)
+    solved = subprocess.run([*command, tmp_path / "solution.ipynb"], capture_output=True, text=True)
+    assert blank.returncode == 1 and "points: 0 of 3" in blank.stdout
+    assert solved.returncode == 0 and "points: 3 of 3" in solved.stdout
+
+
+def test_check_command_names_a_missing_notebook(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "labutils", "check", tmp_path / "nope.ipynb"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "nope.ipynb does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["answer", "check", "written"])
+def test_metadata_is_what_nbgrader_validates(kind):
+    from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+
+    cell = {"answer": grading.answer_cell(ANSWER, "x"), "check": grading.check_cell(CHECK, "x", 1),
+            "written": grading.written_cell(WRITTEN, "x", 1)}[kind]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    try:
+        MetadataValidator().validate_nb(notebook)
+    except ValidationError as error:  # pragma: no cover - the message is the point
+        pytest.fail(f"nbgrader rejects the {kind} cell: {error}")
+
+
+# --------------------------------------------------------------------------- nbgrader's own CLI
+
+
+def nbgrader(course, *arguments):
+    """Run an nbgrader command on a course folder with its gradebook inside it."""
+    bin_folder = str(Path(sys.executable).parent)  # nbgrader runs alembic from the environment
+    environment = {**os.environ, "PATH": bin_folder + os.pathsep + os.environ.get("PATH", "")}
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *arguments, f"--CourseDirectory.root={course}",
+         f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"],
+        cwd=course, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def autograded_score(course, assignment: str, student: str) -> tuple[float, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return submission.score, submission.max_score
+
+
+def test_nbgrader_generates_the_same_student_edition_and_autogrades_it(tmp_path):
+    course = tmp_path / "course"
+    (course / "source" / "lab").mkdir(parents=True)
+    nbformat.write(tiny_lesson(), course / "source" / "lab" / "lesson.ipynb")
+    nbgrader(course, "generate_assignment", "lab")
+    released = nbformat.read(course / "release" / "lab" / "lesson.ipynb", as_version=4)
+    ours = grading.student_edition(tiny_lesson())
+    assert [cell.source for cell in released.cells] == [cell.source for cell in ours.cells]
+    (course / "submitted" / "ada" / "lab").mkdir(parents=True)
+    nbformat.write(tiny_lesson(), course / "submitted" / "ada" / "lab" / "lesson.ipynb")
+    nbgrader(course, "autograde", "lab")
+    assert autograded_score(course, "lab", "ada") == (3, 5)  # the written answer awaits a person
