@@ -3,6 +3,10 @@
 Every model takes a batch of normalised CIFAR-10 images ``[B, 3, 32, 32]`` and returns logits
 ``[B, 10]``. ``build_model(name)`` makes one by name, so notebooks, the command line and saved
 checkpoints all agree on what "cnn" means.
+
+The attribute names and ``nn.Sequential`` layouts are part of the interface, not a detail:
+saved checkpoints are keyed by them, and notebook 02's checks load these models' weights into
+the networks students write, which lay out their layers the same way.
 """
 
 from __future__ import annotations
@@ -46,7 +50,11 @@ def conv_bn_relu(in_channels: int, out_channels: int, bias: bool = True) -> nn.S
 
 
 class CNN(nn.Module):
-    """The report's CNN: three conv-BN-ReLU blocks, 2x2 average pooling, two linear layers."""
+    """The report's CNN: three conv-BN-ReLU blocks, 2x2 average pooling, two linear layers.
+
+    The report's listing puts the comment "Residual block" over the second and third blocks,
+    but nothing adds their input back: this is a plain stack, with no skip connection.
+    """
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
