@@ -201,7 +201,7 @@ def add_run_command(commands) -> None:
                     "summary.md.")
     parser.add_argument("--profile", default="auto", choices=("auto", *profiles.PROFILE_NAMES),
                         help="smoke: tiny synthetic data, a minute or two; cpu: about an hour "
-                             "on 2 cores; gpu: the report's 20-epoch settings; auto: gpu if "
+                             "on 2 cores; gpu: 20 epochs per model, as the report trained; auto: gpu if "
                              "CUDA is available, else cpu (default: %(default)s)")
     add_data_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("runs/latest"),

@@ -178,6 +178,8 @@ def execute_for_check(path: Path, profile: str = "smoke", run_dir: Path | None =
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
+    from labutils.kernels import LocalKernelManager
+
     notebook = load_notebook_node(str(path))  # as papermill reads it: every cell has tags
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="labutils-check-"))
     if _reads_runs(notebook) and not any(run_dir.glob("*/history.json")):
@@ -185,6 +187,7 @@ def execute_for_check(path: Path, profile: str = "smoke", run_dir: Path | None =
     notebook = parameterize_notebook(notebook, {"PROFILE": profile, "RUN_DIR": str(run_dir)},
                                      kernel_name="python3", language="python")
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(Path(path).resolve().parent)}})
     client.execute(env={**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"})
     return notebook

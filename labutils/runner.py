@@ -100,13 +100,16 @@ def execute(step: Step, parameters: dict, out: Path, notebook_folder: Path,
     """Run one notebook with papermill (kernel ``python3``, working folder ``notebooks/``)."""
     import papermill
 
+    from labutils.kernels import LocalKernelManager
+
     output = out / "notebooks" / step.output
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
             notebook_folder / step.notebook, output, parameters={**parameters, **step.parameters},
-            kernel_name="python3", cwd=str(notebook_folder), progress_bar=progress)
+            kernel_name="python3", cwd=str(notebook_folder), progress_bar=progress,
+            kernel_manager_class=LocalKernelManager)
     except Exception as error:
         step.status = "FAILED"
         raise NotebookFailed(_failure_message(step, output, error)) from None

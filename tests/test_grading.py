@@ -1,6 +1,8 @@
 """Exercises as nbgrader marks them: the student edition and the self-check, on real kernels."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils import grading
+from labutils import grading, runner
 
 ANSWER = '''def double(x):
     """Twice x."""
@@ -165,3 +167,116 @@ def test_nbgrader_generates_the_same_student_edition_and_autogrades_it(tmp_path)
     nbformat.write(tiny_lesson(), course / "submitted" / "ada" / "lab" / "lesson.ipynb")
     nbgrader(course, "autograde", "lab")
     assert autograded_score(course, "lab", "ada") == (3, 5)  # the written answer awaits a person
+
+
+# --------------------------------------------------------------------------- the lab's own notebooks
+
+LAB = sorted(runner.NOTEBOOK_FOLDER.glob("*.ipynb"))
+
+
+def solution_lines(cell) -> list[str]:
+    """The substantial lines between a cell's solution markers."""
+    lines, inside = [], False
+    for line in cell.source.splitlines():
+        if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+            inside = "BEGIN" in line
+        elif inside and len(line.strip()) > 12 and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+def graded(path) -> dict:
+    """The lab notebook's nbgrader cells, by grade id."""
+    notebook = nbformat.read(path, as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in notebook.cells
+            if "nbgrader" in cell.metadata}
+
+
+@pytest.fixture(scope="module")
+def student_folder(tmp_path_factory):
+    """``python -m labutils student``, as ``make student`` runs it."""
+    out = tmp_path_factory.mktemp("student")
+    result = subprocess.run([sys.executable, "-m", "labutils", "student", "--out", out],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_every_lab_notebook_has_checks_and_a_written_question():
+    for path in LAB:
+        kinds = [("check" if cell.cell_type == "code" else "written")
+                 for cell in graded(path).values() if cell.metadata["nbgrader"]["grade"]]
+        assert kinds.count("check") >= 2 and kinds.count("written") >= 1, path.name
+
+
+@pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
+def test_the_student_edition_holds_no_solution_no_hidden_test_and_no_output(student_folder, path):
+    student = nbformat.read(student_folder / path.name, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "SOLUTION" not in text and "HIDDEN TESTS" not in text
+    for cell in student.cells:
+        assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
+    student_cells = graded(student_folder / path.name)
+    for grade_id, cell in graded(path).items():
+        for line in solution_lines(cell):
+            assert line not in student_cells[grade_id].source, f"{grade_id}: {line}"
+
+
+@pytest.mark.slow
+def test_nbgrader_generate_assignment_gives_the_same_student_edition(student_folder, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(runner.NOTEBOOK_FOLDER, course / "source" / "lab")
+    nbgrader(course, "generate_assignment", "lab")
+    for path in LAB:
+        released = nbformat.read(course / "release" / "lab" / path.name, as_version=4)
+        ours = nbformat.read(student_folder / path.name, as_version=4)
+        assert [c.source for c in released.cells] == [c.source for c in ours.cells], path.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
+def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(student_folder, path):
+    executed = grading.execute_for_check(student_folder / path.name)
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        nbgrader_cell = cell.metadata.get("nbgrader", {})
+        error = grading._error_message(cell)
+        if nbgrader_cell.get("grade"):
+            assert error, f"{nbgrader_cell['grade_id']} passes on a blank notebook"
+        elif not nbgrader_cell.get("solution"):
+            assert error is None, f"{path.name}: a lesson cell failed: {error}\n{cell.source}"
+    results = grading.grade_executed(executed)
+    assert {result.status for result in results} == {"not attempted"}
+
+
+def wrong_residual_block(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Notebook 02 with the report's residual block as the student's answer."""
+    cell = next(cell for cell in notebook.cells
+                if cell.metadata.get("nbgrader", {}).get("grade_id") == "02-residual")
+    lines = cell.source.splitlines()
+    end = next(i for i, line in enumerate(lines) if "### END SOLUTION" in line)
+    indent = lines[end][:len(lines[end]) - len(lines[end].lstrip())]
+    begin = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
+    lines[begin + 1:end] = [f"{indent}out = self.relu(self.bn1(self.conv1(x)))",
+                            f"{indent}return self.relu(self.bn2(self.conv2(out))) + x"]
+    cell.source = "\n".join(lines)
+    return notebook
+
+
+@pytest.mark.slow
+def test_check_gives_the_solution_full_points_and_a_wrong_answer_loses_that_exercise(tmp_path):
+    solution = runner.NOTEBOOK_FOLDER / "02_models.ipynb"
+    wrong = tmp_path / "02_models.ipynb"
+    nbformat.write(wrong_residual_block(nbformat.read(solution, as_version=4)), wrong)
+    command = [sys.executable, "-m", "labutils", "check"]
+    solved = subprocess.run([*command, solution], capture_output=True, text=True, timeout=600)
+    assert solved.returncode == 0, solved.stdout
+    points = re.search(r"points: (\d+) of (\d+)", solved.stdout)
+    assert points and points[1] == points[2] and int(points[2]) > 0
+    mistaken = subprocess.run([*command, wrong], capture_output=True, text=True, timeout=600)
+    assert mistaken.returncode == 1
+    failed = [line.split()[1] for line in mistaken.stdout.splitlines()
+              if line.strip().startswith("failed")]
+    assert failed == ["02-residual-check"], mistaken.stdout
+    print(mistaken.stdout)
