@@ -18,7 +18,8 @@ and for CPUs. Each trick is a small named function below, with a line on what it
 ``run_speedrun(source)`` runs the whole recipe once and returns its accuracy and seconds;
 ``Recipe`` switches tricks off, which notebook 05 uses to add them one at a time; ``RECIPES``
 names the two published recipes and the lab's CPU variant. ``python -m labutils speedrun``
-runs one for several seeds.
+runs one for several seeds. ``seconds_per_recipe_step`` and ``describe_cost`` say what a run
+will cost on this machine before it starts.
 """
 
 from __future__ import annotations
@@ -654,6 +655,62 @@ def run_speedrun(source: sources.DataSource | SpeedData, epochs: float | None = 
             "runtime": runtime.describe_runtime(device, dtype,
                                                 runtime.use_channels_last(model, device)),
             "history": history, "model": model}
+
+
+# --------------------------------------------------------------------------- cost estimates
+
+
+def seconds_per_step(model: nn.Module, batch_size: int, device: torch.device | str,
+                     dtype: torch.dtype | None = None, optimizer=None,
+                     calls: int = 1) -> float:
+    """Seconds one training step of ``model`` takes on ``device``: the mean of ``calls`` steps
+    on a random batch, after one untimed warm-up step.
+
+    The steps change the weights: time a throwaway network. ``optimizer`` defaults to Adam.
+    """
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("calls", calls, minimum=1)
+    device = torch.device(device)
+    channels_last = runtime.use_channels_last(model, device)
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    model = model.to(device, memory_format=memory_format).train()
+    optimizer = optimizer or torch.optim.Adam(model.parameters())
+    generator = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (batch_size, 32, 32, 3), dtype=torch.uint8,
+                           generator=generator, device=device)
+    images = to_network_input(images, channels_last)
+    labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator, device=device)
+    train_step(model, optimizer, images, labels, 0.0, dtype)  # first-call setup, untimed
+    start = _clock(device)
+    for _ in range(calls):
+        train_step(model, optimizer, images, labels, 0.0, dtype)
+    return (_clock(device) - start) / calls
+
+
+def seconds_per_recipe_step(recipe: Recipe, batch_size: int, device: torch.device | str,
+                            dtype: torch.dtype | None = None, calls: int = 1) -> float:
+    """``seconds_per_step`` of a fresh network of ``recipe`` with its optimiser."""
+    model = build_speed_net(device, recipe)
+    optimizer, _ = make_optimizer(recipe, model, batch_size, total_steps=100, steps_per_epoch=10)
+    return seconds_per_step(model, batch_size, device, dtype, optimizer, calls)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as a person reads it: '0.42 s', '38 s', '14 min', '1.6 h'."""
+    if seconds < 90:
+        return f"{seconds:.2g} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def describe_cost(runs: int, epochs: float, steps_per_epoch: int, step_seconds: float) -> str:
+    """What ``runs`` trainings of ``epochs`` will take, for a line printed before a long cell:
+    '4 runs x 5 epoch(s) x 48 steps x 0.95 s = about 15 min of training steps'."""
+    total = runs * math.ceil(epochs * steps_per_epoch) * step_seconds
+    return (f"{runs} run{'s' if runs != 1 else ''} x {epochs:g} epoch(s) x {steps_per_epoch} "
+            f"step{'s' if steps_per_epoch != 1 else ''} x {step_seconds:.2g} s = about "
+            f"{format_duration(total)} of training steps")
 
 
 # --------------------------------------------------------------------------- command line

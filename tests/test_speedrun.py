@@ -263,6 +263,39 @@ def test_predict_gives_one_row_per_image_in_any_batch_size():
     assert torch.allclose(logits, expected, atol=1e-5)
 
 
+# --------------------------------------------------------------------------- cost estimates
+
+
+def test_seconds_per_step_times_the_steps_after_one_warm_up_step():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 30 * 30, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    optimizer.register_step_post_hook(lambda *args: steps.append(1))
+    before = model[0].weight.detach().clone()
+    seconds = speedrun.seconds_per_step(model, 8, "cpu", optimizer=optimizer, calls=3)
+    assert len(steps) == 1 + 3 and seconds > 0
+    assert not torch.equal(model[0].weight, before)  # real steps: time a throwaway network
+
+
+def test_seconds_per_recipe_step_runs_every_recipe_on_a_small_batch():
+    for recipe in speedrun.RECIPES.values():
+        assert speedrun.seconds_per_recipe_step(recipe, 4, "cpu", calls=1) > 0
+
+
+def test_describe_cost_multiplies_runs_epochs_steps_and_seconds():
+    line = speedrun.describe_cost(4, 5, 48, 0.5)
+    assert line == "4 runs x 5 epoch(s) x 48 steps x 0.5 s = about 8 min of training steps"
+    assert speedrun.describe_cost(1, 0.5, 3, 1.0).startswith("1 run x 0.5 epoch(s)")
+    assert speedrun.describe_cost(1, 0.5, 3, 1.0).endswith("about 2 s of training steps")  # ceil
+    assert " x 1 step x " in speedrun.describe_cost(2, 9, 1, 17.0)
+
+
+@pytest.mark.parametrize("seconds, words", [(0.123, "0.12 s"), (38.4, "38 s"), (840, "14 min"),
+                                            (5760, "1.6 h")])
+def test_format_duration_picks_the_unit_a_person_reads(seconds, words):
+    assert speedrun.format_duration(seconds) == words
+
+
 # --------------------------------------------------------------------------- command line
 
 
