@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from labutils import data
+from labutils import data, synthetic
 from labutils.download import DownloadError, download_cifar10
+from labutils.params import check_choice
 
 SOURCES = ("auto", "cifar10", "synthetic")
 # The synthetic set written when nothing else is asked for: small enough to train in seconds.
@@ -71,7 +72,7 @@ def get_synthetic(root: Path, train_per_class: int = SYNTHETIC_TRAIN_PER_CLASS,
     """Synthetic files under ``root``, written on first use."""
     folder = synthetic_root(root, train_per_class, test_per_class, seed)
     if not data.is_synthetic(folder):
-        data.write_synthetic_cifar10(folder, train_per_class, test_per_class, seed)
+        synthetic.write_synthetic_cifar10(folder, train_per_class, test_per_class, seed)
     return DataSource("synthetic", folder, verified=False)
 
 
@@ -92,8 +93,7 @@ def get_data_source(source: str = "auto", root: str | os.PathLike | None = None,
                     synthetic_test_per_class: int = SYNTHETIC_TEST_PER_CLASS,
                     seed: int = 0, url: str = data.URL) -> DataSource:
     """Resolve ``auto`` | ``cifar10`` | ``synthetic`` into the data a run will use."""
-    if source not in SOURCES:
-        raise ValueError(f"data source must be one of {SOURCES}, got {source!r}.")
+    check_choice("data source", source, SOURCES)
     root = Path(root).expanduser() if root is not None else default_root()
     if source == "synthetic":
         return get_synthetic(root, synthetic_train_per_class, synthetic_test_per_class, seed)

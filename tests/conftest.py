@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from labutils import data
+from labutils import data, synthetic
 
 # Tests never draw progress bars and never reach the network for data.
 os.environ.setdefault("LABUTILS_PROGRESS", "0")
@@ -15,7 +15,7 @@ os.environ.setdefault("LABUTILS_PROGRESS", "0")
 def synthetic_root(tmp_path_factory):
     """A data root holding synthetic files: 20 training and 5 test images per class."""
     root = tmp_path_factory.mktemp("synthetic")
-    data.write_synthetic_cifar10(root, train_per_class=20, test_per_class=5, seed=0)
+    synthetic.write_synthetic_cifar10(root, train_per_class=20, test_per_class=5, seed=0)
     return root
 
 

@@ -63,7 +63,7 @@ def test_synthetic_files_are_never_taken_for_cifar10(synthetic_root):
 
 
 def test_unknown_source_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="must be one of"):
+    with pytest.raises(ValueError, match="data source = 'imagenet' is not valid: choose one of"):
         sources.get_data_source("imagenet", tmp_path)
 
 
