@@ -2,7 +2,8 @@
 
 Every function draws one figure and returns it; none calls ``plt.show()`` or changes global
 settings. Functions that draw data take ``data_label`` (for example ``source.label``) and put
-it in the title, so a figure always says what it was measured on.
+it in the title, so a figure always says what it was measured on. ``LiveHistoryPlot`` is the
+one exception: it shows the training curves itself, redrawn in place after every epoch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from labutils import runtime
 from labutils.data import MEAN, STD
 
 SAVE_DPI = 120
@@ -178,6 +180,54 @@ def plot_history(histories: dict[str, list[dict]], data_label: str | None = None
     figure.suptitle(with_data_label("Loss and accuracy per epoch", data_label))
     figure.tight_layout()
     return figure
+
+
+def live_display_available() -> bool:
+    """Whether figures can be redrawn in place: a Jupyter kernel, with progress display on.
+
+    Papermill, nbval and the batch runner set LABUTILS_PROGRESS=0, so their saved notebooks
+    keep the printed lines only; scripts and tests have no kernel.
+    """
+    if not runtime.progress_enabled():
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+class LiveHistoryPlot:
+    """Loss and accuracy curves that grow epoch by epoch, for ``fit_one_cycle(on_epoch_end=...)``.
+
+    After each epoch it draws ``plot_history`` for the history so far and replaces the previous
+    drawing (IPython's ``display_id``). Where no live display is available it draws nothing:
+    the lines ``fit_one_cycle`` prints are then the whole record. ``epochs`` fixes the x axis to
+    the whole run, so the curves grow into it.
+    """
+
+    def __init__(self, name: str, epochs: int | None = None, data_label: str | None = None,
+                 enabled: bool | None = None) -> None:
+        self.name, self.epochs, self.data_label = name, epochs, data_label
+        self.enabled = live_display_available() if enabled is None else bool(enabled)
+        self.handle = None
+
+    def __call__(self, history: list[dict]) -> None:
+        if not self.enabled:
+            return
+        from IPython import display
+
+        figure = plot_history({self.name: history}, data_label=self.data_label)
+        if self.epochs:
+            for axis in figure.axes:
+                axis.set_xlim(0.5, self.epochs + 0.5)
+                axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if self.handle is None:
+            self.handle = display.display(figure, display_id=True)
+        else:
+            self.handle.update(figure)
+        plt.close(figure)  # shown through the handle; the inline backend must not show it again
 
 
 def plot_lr_schedule(lrs: list[float], steps_per_epoch: int | None = None) -> Figure:

@@ -4,10 +4,17 @@
 |---|---|---|
 | smoke | tiny synthetic | CI: "does every cell run" |
 | cpu | CIFAR-10 | a laptop's CPU |
-| gpu | CIFAR-10 | a GPU: the report's 20-epoch settings |
+| gpu | CIFAR-10 | a GPU: as many epochs as the report (20), with better settings |
 
 When a ``cpu`` or ``gpu`` run ends up on synthetic data (no CIFAR-10 here, no network), it
 trains on the profile's ``synthetic`` settings instead, sized to finish in minutes.
+
+The ``gpu`` profile is not the report's recipe: only its 20 epochs are the same. It trains in
+batches of 256 (the report: 64), at max_lr 1e-3, 2e-3 and 4e-3 for the MLP, the CNN and
+ResNet9 (the report: 0.01 for all three, at which its MLP collapsed), with random crops and
+flips for the two convolutional nets (the report: no augmentation), and it clips gradients at
+0.1 (the report defined that value but never passed it). The report's own settings are
+``REPORT_SETTINGS``, the preset ``"report"`` of ``training_settings``, for every model.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from labutils import sources
 from labutils.params import check_choice
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
+PRESETS = ("profile", "report")  # a profile's settings for the model, or the report's own
 
-# The report's settings: 20 epochs, Adam, max_lr 0.01, weight decay 1e-4, clipping 0.1 (which
-# it defined but never passed), batch size 64.
+# The report's settings, as its runs trained: 20 epochs, Adam, batches of 64, max_lr 0.01,
+# weight decay 1e-4, no augmentation and no clipping (it defined grad_clip = 0.1 but never
+# passed it to its training loop).
 REPORT_SETTINGS = dict(epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4,
-                       grad_clip=0.1, augment=False)
+                       grad_clip=None, augment=False)
 
 
 def _settings(epochs, batch_size, max_lr, weight_decay=1e-4, grad_clip=0.1, augment=True):
@@ -43,6 +52,7 @@ PROFILES = {
         },
         "range_test_steps": 20,
         "divergence_demo": dict(images=200, epochs=2, batch_size=50),
+        "augmentation_demo": dict(images=100, test_images=100, epochs=2, batch_size=50),
     },
     "cpu": {
         "data": "auto",
@@ -61,6 +71,8 @@ PROFILES = {
         },
         "range_test_steps": 100,
         "divergence_demo": dict(images=10000, epochs=4, batch_size=64),
+        # Enough epochs on a tenth of the images for a net without augmentation to overfit.
+        "augmentation_demo": dict(images=5000, test_images=2000, epochs=6, batch_size=128),
     },
     "gpu": {
         "data": "auto",
@@ -77,6 +89,7 @@ PROFILES = {
         },
         "range_test_steps": 100,
         "divergence_demo": dict(images=50000, epochs=20, batch_size=64),
+        "augmentation_demo": dict(images=10000, test_images=10000, epochs=15, batch_size=128),
     },
 }
 
@@ -97,13 +110,18 @@ def get_profile(name: str) -> dict:
     return copy.deepcopy(PROFILES[resolve_profile(name)])
 
 
-def training_settings(profile: str, model: str, synthetic: bool = False) -> dict:
-    """Epochs, batch size, max_lr, weight decay, clipping and augmentation for one model."""
+def training_settings(profile: str, model: str, synthetic: bool = False,
+                      preset: str = "profile") -> dict:
+    """Epochs, batch size, max_lr, weight decay, clipping and augmentation for one model.
+
+    ``preset="report"`` gives the report's settings (``REPORT_SETTINGS``) whatever the profile.
+    """
+    check_choice("SETTINGS", preset, PRESETS)
     settings = get_profile(profile)
     table = settings.get("synthetic_models", settings["models"]) if synthetic \
         else settings["models"]
     check_choice("MODEL", model, tuple(table))
-    return table[model]
+    return dict(REPORT_SETTINGS) if preset == "report" else table[model]
 
 
 def open_data(profile: str, source: str = "auto", root=None, verify: bool = True,

@@ -4,6 +4,8 @@ Plain functions, in the style of torchvision's classification references. ``fit_
 trains with Leslie Smith's one-cycle policy and measures the TEST set after every epoch. Given
 ``out_dir`` it saves ``model.pt`` and ``history.json`` after every epoch and on Ctrl-C, and
 ``resume=True`` continues an interrupted run to the same weights an uninterrupted run reaches.
+``measure_epoch_seconds`` times a few steps to say what a run will cost before it starts.
+The module is long because exact resume depends on every detail of the loop: they stay together.
 """
 
 from __future__ import annotations
@@ -489,7 +491,8 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
                   clip_mode: str = "value", opt_func: Callable = torch.optim.Adam,
                   device: str | torch.device | None = None, precision: str = "auto",
                   out_dir: str | os.PathLike | None = None, resume: bool = False,
-                  progress: bool | None = None, meta: dict | None = None) -> list[dict]:
+                  progress: bool | None = None, meta: dict | None = None,
+                  on_epoch_end: Callable[[list[dict]], Any] | None = None) -> list[dict]:
     """Train with the one-cycle learning-rate policy, test after every epoch; return the history.
 
     The learning rate rises from max_lr/25 to ``max_lr`` over the first 30% of the batches,
@@ -499,7 +502,9 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
     the lr of its last batch, the running training loss and accuracy, the test loss and
     accuracy, the epoch's seconds and training images per second. ``meta`` (plain values,
     for example ``{"model_name": "cnn", "model_kwargs": {}}``) is stored in the checkpoint so that
-    ``load_trained_model`` can rebuild the model.
+    ``load_trained_model`` can rebuild the model. ``on_epoch_end``, if given, is called after
+    every epoch with the history so far (for example ``plots.LiveHistoryPlot``, which redraws
+    the curves in a notebook).
     """
     _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode)
     _check_loader(train_loader, "train_loader")
@@ -519,18 +524,88 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
         while state.epoch < run.epochs:
             _train_epoch(run, state)
             _end_epoch(run, state)
+            if on_epoch_end is not None:
+                on_epoch_end(list(state.history))
     except KeyboardInterrupt:
         _save_on_interrupt(run, state)
         raise
     return state.history
 
 
-# --------------------------------------------------------------------------- lr range test
+# --------------------------------------------------------------------------- cost
 
 def _forever(loader):
+    """Batches from ``loader`` without end: a new pass whenever one ends."""
     while True:
         yield from loader
 
+
+def _timed_steps(model, batches, optimizer, device, dtype, channels_last, steps) -> float:
+    """Seconds for ``steps`` training steps (data, forward, backward, update), GPU work included."""
+    runtime.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        images, labels = _to_device(*next(batches), device, channels_last)
+        with runtime.autocast(device, dtype):
+            logits = model(images)
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(logits.float(), labels).backward()
+        optimizer.step()
+    runtime.synchronize(device)
+    return time.perf_counter() - start
+
+
+def measure_epoch_seconds(model: nn.Module, loader, steps: int = 3,
+                          device: str | torch.device | None = None,
+                          precision: str = "auto") -> float:
+    """Seconds one training epoch over ``loader`` takes on this machine, timed on a few steps.
+
+    Trains a copy of ``model`` with Adam, on the device and in the precision ``fit_one_cycle``
+    would pick: one untimed warm-up step, then ``steps`` timed ones, scaled to ``len(loader)``
+    batches. The test pass after each epoch is not included. The model, the loader's epoch
+    and the random state are left as they were.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
+    _check_loader(loader, "loader")
+    device = runtime.select_device(device)
+    dtype = runtime.select_precision(device, precision)
+    runtime.keep_freed_memory()  # as fit_one_cycle does, or page faults would inflate the time
+    channels_last = runtime.use_channels_last(model, device)
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    trial = copy.deepcopy(model).to(device, memory_format=memory_format).train()
+    optimizer = torch.optim.Adam(trial.parameters())
+    loader_epoch = getattr(loader, "epoch", None)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        batches = _forever(loader)
+        _timed_steps(trial, batches, optimizer, device, dtype, channels_last, 1)  # warm-up
+        seconds = _timed_steps(trial, batches, optimizer, device, dtype, channels_last, steps)
+    if loader_epoch is not None and hasattr(loader, "set_epoch"):
+        loader.set_epoch(loader_epoch)
+    return seconds / steps * len(loader)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def describe_cost(epochs: int, epoch_seconds: float, runs: int = 1) -> str:
+    """What training will take, in words.
+
+    For example ``"2 runs x 20 epochs x 95.0 s = about 63 min on this machine"``.
+    """
+    times = f"{runs} runs x " if runs != 1 else ""
+    return (f"{times}{epochs} epoch{'s' if epochs != 1 else ''} x {epoch_seconds:.1f} s = about "
+            f"{_duration(runs * epochs * epoch_seconds)} on this machine")
+
+
+# --------------------------------------------------------------------------- lr range test
 
 def _sweep_learning_rates(model, loader, optimizer, start_lr, end_lr, num_steps, device,
                           dtype) -> tuple[list[float], list[float]]:

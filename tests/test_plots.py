@@ -158,3 +158,33 @@ def test_save_figure_creates_the_folder_and_writes_a_png(tmp_path):
     path = plots.save_figure(figure, tmp_path / "figures" / "deep" / "schedule.png")
     assert path.is_file() and path.stat().st_size > 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_live_history_plot_draws_nothing_without_a_live_display():
+    live = plots.LiveHistoryPlot("cnn")
+    assert not plots.live_display_available()  # tests run without a Jupyter kernel
+    open_figures = plt.get_fignums()
+    live(a_history())
+    assert plt.get_fignums() == open_figures and live.handle is None
+
+
+def test_live_history_plot_shows_one_figure_then_updates_it(monkeypatch):
+    from IPython import display
+
+    class Handle:
+        updates = []
+
+        def update(self, figure):
+            self.updates.append(figure)
+
+    shown = []
+    monkeypatch.setattr(display, "display",
+                        lambda figure, display_id: shown.append(figure) or Handle())
+    live = plots.LiveHistoryPlot("cnn", epochs=5, enabled=True)
+    for epochs in (1, 2, 3):
+        live(a_history(epochs))
+    assert len(shown) == 1 and len(Handle.updates) == 2
+    last = Handle.updates[-1]
+    assert last.axes[0].get_xlim() == (0.5, 5.5)  # the whole run's width from the start
+    assert len(last.axes[0].lines[0].get_xdata()) == 3
+    assert not set(plt.get_fignums())  # closed: the inline backend must not show it twice

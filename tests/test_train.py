@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labutils import models, train
+from labutils import loaders, models, profiles, train
 
 HISTORY_KEYS = {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds",
                 "images_per_second"}
@@ -410,6 +410,14 @@ def test_test_metrics_are_those_of_evaluate_on_the_test_loader(tiny_data):
     assert history[-1]["test_acc"] == pytest.approx(scores["accuracy"])
 
 
+def test_on_epoch_end_gets_the_history_so_far_after_every_epoch(tiny_loader):
+    seen = []
+    history = quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=3,
+                        on_epoch_end=lambda so_far: seen.append(so_far))
+    assert [len(so_far) for so_far in seen] == [1, 2, 3]
+    assert seen[-1] == history
+
+
 def test_every_epoch_prints_a_summary_line_even_without_progress_bars(tiny_loader, capsys):
     quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=2)
     output = capsys.readouterr().out
@@ -547,3 +555,64 @@ def test_a_collapse_in_test_accuracy_is_flagged_even_without_a_nan():
 
 def test_ordinary_noise_in_test_accuracy_is_not_flagged():
     assert train.collapse_warning(history_of([0.55, 0.66, 0.62, 0.70])) is None
+
+
+# --------------------------------------------------------------------------- cost of a run
+
+def test_measure_epoch_seconds_leaves_model_loader_and_random_state_as_they_were():
+    images = torch.randint(0, 256, (40, 32, 32, 3), dtype=torch.uint8)
+    loader = loaders.TensorLoader(images, torch.arange(40) % 10, 8, shuffle=True, augment=True)
+    loader.set_epoch(3)
+    model = models.MLP(hidden=(16,))
+    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    random_state = torch.get_rng_state()
+    seconds = train.measure_epoch_seconds(model, loader, steps=2, device="cpu",
+                                          precision="fp32")
+    assert 0 < seconds < 60
+    assert all(torch.equal(model.state_dict()[name], weights[name]) for name in weights)
+    assert loader.epoch == 3
+    assert torch.equal(torch.get_rng_state(), random_state)
+
+
+def test_measure_epoch_seconds_trains_one_warm_up_step_and_the_timed_ones(tiny_data):
+    class CountingBatches:
+        drawn = 0
+
+        def __len__(self):
+            return 3
+
+        def __iter__(self):  # the measurement cycles through the loader: 3 batches per pass
+            for start in (0, 8, 16):
+                CountingBatches.drawn += 1
+                yield tiny_data[0][start:start + 8], tiny_data[1][start:start + 8]
+
+    train.measure_epoch_seconds(TinyConvNet(), CountingBatches(), steps=4, device="cpu")
+    assert CountingBatches.drawn == 5
+
+
+def test_measure_epoch_seconds_refuses_zero_steps(tiny_loader):
+    with pytest.raises(ValueError, match="steps"):
+        train.measure_epoch_seconds(TinyConvNet(), tiny_loader, steps=0)
+
+
+def test_describe_cost_multiplies_runs_epochs_and_seconds():
+    assert train.describe_cost(20, 95.0, runs=2) == \
+        "2 runs x 20 epochs x 95.0 s = about 63 min on this machine"
+    assert train.describe_cost(1, 0.4) == "1 epoch x 0.4 s = about 0.4 s on this machine"
+    assert train.describe_cost(20, 600.0).endswith("about 3.3 h on this machine")
+
+
+# --------------------------------------------------------------------------- the report's settings
+
+@pytest.mark.parametrize("profile", profiles.PROFILE_NAMES)
+@pytest.mark.parametrize("model", models.MODEL_NAMES)
+def test_the_report_preset_is_the_reports_settings_whatever_the_profile(profile, model):
+    settings = profiles.training_settings(profile, model, preset="report")
+    assert settings == profiles.REPORT_SETTINGS
+    assert settings == dict(epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4,
+                            grad_clip=None, augment=False)  # as the report's runs trained
+
+
+def test_an_unknown_preset_is_refused_by_name():
+    with pytest.raises(ValueError, match="SETTINGS"):
+        profiles.training_settings("cpu", "cnn", preset="paper")
