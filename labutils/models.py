@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from labutils.data import CLASSES, IMAGE_SIZE
-
-NUM_CLASSES = len(CLASSES)
+# What the networks are built for. data.py states the same facts about the files; models stays a
+# leaf that imports no data code (no torchvision datasets, no PIL), and tests/test_models.py
+# checks that the two agree.
+NUM_CLASSES = 10
+IMAGE_SIZE = 32
 IN_CHANNELS = 3  # red, green, blue
 
 
@@ -158,8 +160,3 @@ def build_model(name: str, **kwargs) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters (weights and biases) in ``model``."""
     return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
-
-
-def uses_convolutions(model: nn.Module) -> bool:
-    """True if ``model`` has a 2-D convolution (such models run faster in channels_last)."""
-    return any(isinstance(module, nn.Conv2d) for module in model.modules())

@@ -51,12 +51,14 @@ class Step:
 
 
 def series() -> list[Step]:
-    """The lab's notebooks in order: 03 once per model, the divergence demo with the MLP only."""
+    """The lab's notebooks in order: 03 once per model; the divergence demo runs with the MLP only,
+    the augmentation comparison with the CNN only."""
     steps = [Step("01_data_exploration.ipynb", "01_data_exploration.ipynb"),
              Step("02_models.ipynb", "02_models.ipynb")]
     for model in MODELS:
         steps.append(Step("03_training.ipynb", f"03_training_{model}.ipynb",
-                          {"MODEL": model, "SHOW_DIVERGENCE": model == "mlp"}))
+                          {"MODEL": model, "SHOW_DIVERGENCE": model == "mlp",
+                           "SHOW_AUGMENTATION": model == "cnn"}))
     steps.append(Step("04_comparison.ipynb", "04_comparison.ipynb"))
     return steps
 

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from labutils.models import uses_convolutions
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
@@ -122,6 +121,11 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def uses_convolutions(model: nn.Module) -> bool:
+    """True if ``model`` has a 2-D convolution (such models run faster in channels_last)."""
+    return any(isinstance(module, nn.Conv2d) for module in model.modules())
 
 
 def use_channels_last(model: nn.Module, device: torch.device | str) -> bool:

@@ -122,8 +122,8 @@ def test_build_model_names_the_valid_choices_for_an_unknown_name():
         assert name in str(error.value)
 
 
-def test_uses_convolutions_tells_conv_nets_from_the_mlp():
-    assert not models.uses_convolutions(models.MLP())
-    assert models.uses_convolutions(models.CNN())
-    assert models.uses_convolutions(models.ResNet9())
-    assert not models.uses_convolutions(nn.Linear(2, 2))
+def test_the_networks_are_built_for_the_files_data_reads():
+    from labutils import data
+
+    assert models.NUM_CLASSES == len(data.CLASSES)
+    assert models.IMAGE_SIZE == data.IMAGE_SIZE

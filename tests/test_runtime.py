@@ -187,7 +187,7 @@ def test_explicit_progress_flag_beats_the_environment(monkeypatch):
 
 FAULTS_PER_CYCLE = """
 import resource, sys, torch
-from labutils import runtime
+from labutils import runtime, train  # a training process: the training stack is loaded
 
 def faults_filling(size):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -221,3 +221,10 @@ def test_freed_activations_are_reused_without_fresh_pages():
     # ... where by default every cycle takes a fault per page.
     _, faults = page_faults_per_cycle("default")
     assert all(count > pages // 2 for count in faults), faults
+
+
+def test_uses_convolutions_tells_conv_nets_from_the_mlp():
+    assert not runtime.uses_convolutions(models.MLP())
+    assert runtime.uses_convolutions(models.CNN())
+    assert runtime.uses_convolutions(models.ResNet9())
+    assert not runtime.uses_convolutions(torch.nn.Linear(2, 2))
