@@ -127,11 +127,12 @@ def _error_message(cell) -> str | None:
 def grade_executed(notebook: nbformat.NotebookNode) -> list[ExerciseResult]:
     """One result per graded cell of an executed notebook, in order.
 
-    A check is *not attempted* while an answer cell since the previous check still holds
-    nbgrader's stub; otherwise it passed if it ran without an error, else it failed with the
-    error's message. A written answer is *answered* unless it still holds the text stub.
+    A check tests the answer cells above it, back to the previous answer cell that follows a
+    check (several checks may test one answer). It is *not attempted* while one of those still
+    holds nbgrader's stub; otherwise it passed if it ran without an error, else it failed with
+    the error's message. A written answer is *answered* unless it still holds the text stub.
     """
-    results, stubbed = [], False
+    results, stubbed, after_check = [], False, False
     for cell in notebook.cells:
         grading = _grading(cell)
         if not grading:
@@ -146,8 +147,10 @@ def grade_executed(notebook: nbformat.NotebookNode) -> list[ExerciseResult]:
             status = "not attempted" if stubbed else "failed" if error else "passed"
             message = error if status == "failed" else ""
             results.append(ExerciseResult(grade_id, "check", points, status, message or ""))
-            stubbed = False
+            after_check = True
         elif cell.cell_type == "code" and grading.get("solution"):
+            if after_check:  # a new exercise begins
+                stubbed, after_check = False, False
             stubbed = stubbed or CODE_STUB in cell.source
     return results
 

@@ -218,8 +218,9 @@ def test_the_student_edition_holds_no_solution_no_hidden_test_and_no_output(stud
         assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
     student_cells = graded(student_folder / path.name)
     for grade_id, cell in graded(path).items():
+        student_lines = {line.strip() for line in student_cells[grade_id].source.splitlines()}
         for line in solution_lines(cell):
-            assert line not in student_cells[grade_id].source, f"{grade_id}: {line}"
+            assert line not in student_lines, f"{grade_id}: {line}"
 
 
 @pytest.mark.slow
@@ -280,3 +281,14 @@ def test_check_gives_the_solution_full_points_and_a_wrong_answer_loses_that_exer
               if line.strip().startswith("failed")]
     assert failed == ["02-residual-check"], mistaken.stdout
     print(mistaken.stdout)
+
+
+def test_several_checks_of_one_blank_answer_are_all_not_attempted():
+    notebook = grading.student_edition(tiny_lesson())
+    second_check = grading.check_cell('assert double(0) == 0, "zero doubled is zero"', "00-zero", 1)
+    notebook.cells.insert(4, second_check)  # right after the first check of double
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="double")]
+    statuses = [result.status for result in grading.grade_executed(notebook)]
+    assert statuses[:3] == ["not attempted"] * 3
