@@ -135,6 +135,9 @@ def resolve_settings(args: argparse.Namespace, synthetic: bool) -> dict:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    # This process only trains: let it reuse the activation memory it frees instead of paying
+    # page faults for fresh pages every step. A library call must not decide that for its caller.
+    runtime.keep_freed_memory()
     runtime.seed_everything(args.seed)
     device = runtime.select_device(args.device)
     source = profiles.open_data(args.profile, args.data, args.root, args.verify, args.seed)
@@ -151,7 +154,7 @@ def command_train(args: argparse.Namespace) -> int:
         weight_decay=settings["weight_decay"], grad_clip=settings["grad_clip"], device=device,
         out_dir=out, resume=args.resume,
         meta={"model_name": args.model, "model_kwargs": {}, "data": source.label})
-    info = runs.run_info(args.model, source, model, settings, device, args.seed,
+    info = runs.run_info(args.model, source, model, settings, out, args.seed,
                     time.perf_counter() - start)
     runs.save_run_info(out, info)
     final = history[-1]
@@ -233,6 +236,7 @@ def format_result(result: dict) -> str:
 def command_speedrun(args: argparse.Namespace) -> int:
     """Run the recipe for ``--seeds`` seeds; the last line is ``mean_test_acc=... mean_seconds=...``."""
     check_int("--seeds", args.seeds, minimum=1)
+    runtime.keep_freed_memory()  # as in command_train: a training process reuses freed memory
     device = runtime.select_device(args.device)
     source = sources.get_data_source(args.data, args.root, verify=args.verify)
     print(source.describe(), flush=True)

@@ -16,14 +16,7 @@ import torch
 from torchvision import transforms
 
 from labutils.data import CIFAR10, MEAN, STD
-
-
-def check_batch_size(batch_size: int, name: str = "batch_size") -> int:
-    """Return the batch size if it is a whole number >= 1, else raise a ValueError naming it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {batch_size!r}.")
-    return int(batch_size)
+from labutils.params import check_int
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -34,8 +27,19 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def normalize(images: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
     """uint8 [B, H, W, C] -> float [B, C, H, W] (stored channels-last), zero mean, unit std."""
     scale = torch.tensor([1 / (255 * s) for s in std], device=images.device)
-    shift = torch.tensor([-m / s for m, s in zip(mean, std)], device=images.device)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], device=images.device)
     return torch.addcmul(shift, images.float(), scale).permute(0, 3, 1, 2)
+
+
+def unnormalize(images: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
+    """Undo ``normalize`` to look at images: float [B, C, H, W] -> CPU [B, H, W, C] in [0, 1].
+
+    Clamped to [0, 1], the range an image is shown in: rounding can land just outside it.
+    """
+    images = torch.as_tensor(images).detach().float().cpu()
+    mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    return (images * std + mean).clamp(0, 1).movedim(-3, -1)
 
 
 def reflect(index: torch.Tensor, size: int) -> torch.Tensor:
@@ -71,7 +75,8 @@ class TensorLoader:
                  augment: bool = False, drop_last: bool = False, seed: int = 0,
                  device: str | torch.device = "cpu", channels_last: bool = False,
                  padding: int = 4, mean=MEAN, std=STD) -> None:
-        self.batch_size = check_batch_size(batch_size)
+        check_int("batch_size", batch_size, minimum=1)
+        self.batch_size = int(batch_size)
         self.device = torch.device(device)
         self.images = torch.as_tensor(images, dtype=torch.uint8).to(self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
@@ -143,7 +148,7 @@ def report_transform() -> transforms.Compose:
 def report_loaders(root: str | os.PathLike, batch_size: int = 64, verify: bool = True,
                    num_workers: int = 0) -> tuple[torch.utils.data.DataLoader, ...]:
     """The report's pipeline: our safe ``CIFAR10`` dataset, per-sample transforms, a DataLoader."""
-    batch_size = check_batch_size(batch_size)
+    check_int("batch_size", batch_size, minimum=1)
     loaders = []
     for train in (True, False):
         dataset = CIFAR10(root, train=train, transform=report_transform(), verify=verify)

@@ -1,15 +1,22 @@
 """Figures for the lab: image grids, bars, histograms, training curves, confusion matrices.
 
 Every function draws one figure and returns it; none calls ``plt.show()`` or changes global
-settings. Functions that draw data take ``data_label`` (for example ``source.label``) and put
-it in the title, so a figure always says what it was measured on. ``LiveHistoryPlot`` is the
-one exception: it shows the training curves itself, redrawn in place after every epoch.
+settings. ``LiveHistoryPlot`` is the one exception: it shows the training curves itself,
+redrawn in place after every epoch. Functions that draw data take ``data_label`` (for example
+``source.label``) and put it in the title, so a figure always says what it was measured on;
+those that draw several models take ``order`` (for example ``models.MODEL_NAMES``) and draw
+them in that order.
+
+A leaf: it imports no other part of ``labutils``. Images come as stored (uint8) or already
+displayable; ``loaders.unnormalize`` turns normalised network inputs back into pictures.
+Over 300 lines because every figure of the series is here, where a reader looks for it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,9 +25,6 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-
-from labutils import runtime
-from labutils.data import MEAN, STD
 
 SAVE_DPI = 120
 WRONG_COLOUR = "tab:red"
@@ -31,28 +35,33 @@ def with_data_label(title: str, data_label: str | None) -> str:
     return f"{title} - {data_label}" if data_label else title
 
 
+def in_order(names: Iterable[str], order: Sequence[str] = ()) -> list[str]:
+    """The names found in ``order`` first, as ordered there; the others after, as given."""
+    position = {name: index for index, name in enumerate(order)}
+    return sorted(names, key=lambda name: position.get(name, len(position)))  # a stable sort
+
+
 # --------------------------------------------------------------------------- images
 
 
-def unnormalize(images: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
-    """Normalised float [B, 3, H, W] -> displayable [B, H, W, 3] in [0, 1] (clamped)."""
-    images = torch.as_tensor(images).detach().float().cpu()
-    mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-    return (images * std + mean).clamp(0, 1).movedim(-3, -1)
-
-
 def to_displayable(images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] or normalised float [B, 3, H, W] -> float [B, H, W, 3] in [0, 1]."""
+    """uint8 [B, H, W, 3] (as stored) or float [B, H, W, 3] in [0, 1] -> float [B, H, W, 3].
+
+    Normalised network inputs [B, 3, H, W] are refused: ``loaders.unnormalize`` undoes the
+    normalisation it made, with the mean and std it used.
+    """
     images = images if torch.is_tensor(images) else torch.as_tensor(np.asarray(images))
-    if images.ndim == 4 and images.dtype == torch.uint8 and images.shape[-1] == 3:
-        return images.float().cpu() / 255
-    if images.ndim == 4 and images.is_floating_point() and images.shape[1] == 3:
-        return unnormalize(images)
-    raise ValueError(
-        f"expected uint8 images [B, H, W, 3] or normalised float images [B, 3, H, W], got "
-        f"{images.dtype} {tuple(images.shape)}."
-    )
+    images = images.detach().cpu()
+    if images.ndim == 4 and images.shape[-1] == 3:
+        if images.dtype == torch.uint8:
+            return images.float() / 255
+        if images.is_floating_point() and (images.numel() == 0
+                                           or (images.min() >= 0 and images.max() <= 1)):
+            return images.float()
+    hint = (" These look like normalised network inputs: un-normalise them first with "
+            "loaders.unnormalize(images)." if images.is_floating_point() else "")
+    raise ValueError(f"expected uint8 images [B, H, W, 3] or float images [B, H, W, 3] in [0, 1], "
+                     f"got {images.dtype} {tuple(images.shape)}.{hint}")
 
 
 def _as_int_array(values) -> np.ndarray:
@@ -123,9 +132,10 @@ def plot_class_counts(labels_by_split: dict[str, np.ndarray], class_names,
 
 
 def plot_per_class_accuracy(per_model: dict[str, np.ndarray], class_names,
-                            data_label: str | None = None) -> Figure:
+                            data_label: str | None = None, order: Sequence[str] = ()) -> Figure:
     """Grouped bars: each model's test accuracy on each class (fractions in [0, 1])."""
-    percents = {name: 100 * np.asarray(values, dtype=float) for name, values in per_model.items()}
+    percents = {name: 100 * np.asarray(per_model[name], dtype=float)
+                for name in in_order(per_model, order)}
     figure, axis = plt.subplots(figsize=(8, 4))
     _grouped_bars(axis, percents, class_names)
     axis.set_ylabel("test accuracy (%)")
@@ -140,7 +150,7 @@ def plot_histograms(values_by_name: dict[str, np.ndarray], title: str, xlabel: s
     """One histogram panel per entry, side by side, sharing the x axis (``log``: log counts)."""
     figure, axes = plt.subplots(1, len(values_by_name), figsize=(4.5 * len(values_by_name), 3.2),
                                 squeeze=False, sharex=True)
-    for axis, (name, values) in zip(axes[0], values_by_name.items()):
+    for axis, (name, values) in zip(axes[0], values_by_name.items(), strict=True):
         values = values.detach().cpu().numpy() if torch.is_tensor(values) else np.asarray(values)
         axis.hist(values.ravel(), bins=bins, log=log)
         axis.axvline(0, color="black", linewidth=0.8)
@@ -155,11 +165,20 @@ def plot_histograms(values_by_name: dict[str, np.ndarray], title: str, xlabel: s
 # --------------------------------------------------------------------------- training curves
 
 
-def plot_history(histories: dict[str, list[dict]], data_label: str | None = None) -> Figure:
+def _whole_epochs(axis: Axes, epochs: list[int]) -> None:
+    """Ticks on whole epochs only; a single epoch would otherwise get ticks like 0.95 and 1.05."""
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(set(epochs)) == 1:
+        axis.set_xticks(sorted(set(epochs)))
+
+
+def plot_history(histories: dict[str, list[dict]], data_label: str | None = None,
+                 order: Sequence[str] = ()) -> Figure:
     """Loss (top row) and accuracy (bottom row) per epoch, one column per model, train and test."""
     figure, axes = plt.subplots(2, len(histories), figsize=(4 * len(histories), 6.5),
                                 squeeze=False, sharey="row")
-    for column, (name, history) in enumerate(histories.items()):
+    for column, name in enumerate(in_order(histories, order)):
+        history = histories[name]
         epochs = [record["epoch"] for record in history]
         loss_axis, accuracy_axis = axes[0, column], axes[1, column]
         for split in ("train", "test"):
@@ -170,9 +189,7 @@ def plot_history(histories: dict[str, list[dict]], data_label: str | None = None
         loss_axis.set_title(name)
         accuracy_axis.set_xlabel("epoch")
         for axis in (loss_axis, accuracy_axis):
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-            if len(epochs) == 1:
-                axis.set_xticks(epochs)  # a single epoch would get ticks like 0.95 and 1.05
+            _whole_epochs(axis, epochs)
             axis.grid(True, alpha=0.3)
             axis.legend(fontsize=8)
     axes[0, 0].set_ylabel("loss (cross-entropy)")
@@ -182,13 +199,34 @@ def plot_history(histories: dict[str, list[dict]], data_label: str | None = None
     return figure
 
 
-def live_display_available() -> bool:
-    """Whether figures can be redrawn in place: a Jupyter kernel, with progress display on.
+def plot_test_accuracy(histories: dict[str, list[dict]], data_label: str | None = None,
+                       order: Sequence[str] = ()) -> Figure:
+    """Every model's test accuracy per epoch on one axis: one labelled line per model."""
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    all_epochs = []
+    for name in in_order(histories, order):
+        epochs = [record["epoch"] for record in histories[name]]
+        percents = [100 * record["test_acc"] for record in histories[name]]
+        axis.plot(epochs, percents, "o-", label=name)
+        all_epochs += epochs
+    _whole_epochs(axis, all_epochs)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("test accuracy (%)")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(with_data_label("Test accuracy per epoch", data_label))
+    figure.tight_layout()
+    return figure
 
-    Papermill, nbval and the batch runner set LABUTILS_PROGRESS=0, so their saved notebooks
-    keep the printed lines only; scripts and tests have no kernel.
+
+def live_display_available(progress: bool = True) -> bool:
+    """Whether figures can be redrawn in place: ``progress`` on, in a Jupyter kernel.
+
+    Pass ``runtime.progress_enabled()``: papermill, nbval and the batch runner switch progress
+    off (LABUTILS_PROGRESS=0), so their saved notebooks keep the printed lines only. Scripts
+    and tests have no kernel.
     """
-    if not runtime.progress_enabled():
+    if not progress:
         return False
     try:
         from IPython import get_ipython
@@ -204,13 +242,14 @@ class LiveHistoryPlot:
     After each epoch it draws ``plot_history`` for the history so far and replaces the previous
     drawing (IPython's ``display_id``). Where no live display is available it draws nothing:
     the lines ``fit_one_cycle`` prints are then the whole record. ``epochs`` fixes the x axis to
-    the whole run, so the curves grow into it.
+    the whole run, so the curves grow into it. ``progress`` is ``runtime.progress_enabled()``
+    (see ``live_display_available``); ``enabled`` overrides the whole decision.
     """
 
     def __init__(self, name: str, epochs: int | None = None, data_label: str | None = None,
-                 enabled: bool | None = None) -> None:
+                 progress: bool = True, enabled: bool | None = None) -> None:
         self.name, self.epochs, self.data_label = name, epochs, data_label
-        self.enabled = live_display_available() if enabled is None else bool(enabled)
+        self.enabled = live_display_available(progress) if enabled is None else bool(enabled)
         self.handle = None
 
     def __call__(self, history: list[dict]) -> None:

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import torch
 
-from labutils import profiles, runs, runtime, sources
+from labutils import models, profiles, runs, runtime, sources
 
 NOTEBOOK_FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
-MODELS = ("mlp", "cnn", "resnet9")
 SUMMARY_FILE = "summary.md"
 
 
@@ -55,7 +54,7 @@ def series() -> list[Step]:
     the augmentation comparison with the CNN only."""
     steps = [Step("01_data_exploration.ipynb", "01_data_exploration.ipynb"),
              Step("02_models.ipynb", "02_models.ipynb")]
-    for model in MODELS:
+    for model in models.MODEL_NAMES:
         steps.append(Step("03_training.ipynb", f"03_training_{model}.ipynb",
                           {"MODEL": model, "SHOW_DIVERGENCE": model == "mlp",
                            "SHOW_AUGMENTATION": model == "cnn"}))
@@ -137,7 +136,8 @@ def _markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def _results_table(out: Path) -> str:
-    """The comparison table from the run folders that exist so far."""
+    """The comparison table from the run folders that exist so far; each model's runtime
+    (device, precision, memory format) is the one its run.json recorded."""
     found = runs.find_runs(out) if out.is_dir() else []
     if not found:
         return "No model has finished training yet."
@@ -152,11 +152,16 @@ def _results_table(out: Path) -> str:
     return _markdown_table(header, rows)
 
 
+def describe_machine() -> str:
+    """This machine's default device and precision; the memory format is each model's own."""
+    device = runtime.select_device("auto")
+    line = runtime.describe_runtime(device, runtime.select_precision(device), channels_last=False)
+    return line.partition(" memory_format=")[0]
+
+
 def write_summary(out: Path, steps: list[Step], profile: str, source: sources.DataSource,
                   started: datetime, total_seconds: float) -> Path:
     """``summary.md``: what ran, on which data and machine, how long each notebook took, results."""
-    device = runtime.select_device("auto")
-    dtype = runtime.select_precision(device)
     verified = ("yes: every file has the official md5" if source.verified
                 else "no: synthetic data" if source.is_synthetic
                 else "no: md5 not checked (--no-verify)")
@@ -169,7 +174,7 @@ def write_summary(out: Path, steps: list[Step], profile: str, source: sources.Da
         f"- started: {started:%Y-%m-%d %H:%M} UTC; total wall time {total_seconds / 60:.1f} min",
         f"- data: {source.label}, from `{source.root}`",
         f"- verified official: {verified}",
-        f"- machine: {runtime.describe_runtime(device, dtype, channels_last=True)}",
+        f"- machine: {describe_machine()}",
         f"- versions: {versions()}",
         "",
         "## Notebooks",
@@ -182,6 +187,9 @@ def write_summary(out: Path, steps: list[Step], profile: str, source: sources.Da
     ]
     if comparison.is_file():
         lines += ["", "![loss and accuracy of the three models](figures/comparison_curves.png)"]
+    if (out / "figures" / "comparison_test_accuracy.png").is_file():
+        lines += ["", "![test accuracy of the three models on one axis]"
+                      "(figures/comparison_test_accuracy.png)"]
     if source.is_synthetic:
         lines += ["", "**These numbers are on SYNTHETIC data, not CIFAR-10**: they show that the "
                   "series runs, not how well the models do on real pictures."]

@@ -2,7 +2,8 @@
 
     RUN_DIR/<name>/history.json   one dict per epoch (test_* measured on the test set)
     RUN_DIR/<name>/model.pt       the checkpoint: weights, optimizer, schedule, meta
-    RUN_DIR/<name>/run.json       what the run was: model, data, device, precision, settings
+    RUN_DIR/<name>/run.json       what the run was: model, data, settings, and the device,
+                                  precision and memory format it trained with
     RUN_DIR/<name>/figures/       the figures the notebook drew
 
 Everything is plain files, so a comparison works on runs made on another machine.
@@ -19,12 +20,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from labutils import models, runtime, sources
+from labutils import checkpoints, models, sources
+from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE
 from labutils.data import write_atomically
 
-HISTORY_FILE = "history.json"
 INFO_FILE = "run.json"
-CHECKPOINT_FILE = "model.pt"
 
 
 @dataclass
@@ -50,16 +50,21 @@ def save_run_info(folder: str | os.PathLike, info: dict) -> Path:
 
 
 def run_info(name: str, source: sources.DataSource, model: torch.nn.Module, settings: dict,
-             device: torch.device, seed: int, seconds: float) -> dict:
-    """What ``run.json`` records about a training run: enough to compare and to repeat it."""
-    dtype = runtime.select_precision(device)
+             folder: str | os.PathLike, seed: int, seconds: float) -> dict:
+    """What ``run.json`` records about the run trained into ``folder``: enough to compare and
+    to repeat it.
+
+    Device, precision and memory format are read from the run's checkpoint: those training
+    used, which need not be the ones this machine would choose by default.
+    """
+    training = checkpoints.training_record(folder)
     return {
         "name": name, "model": name, "data": source.label, "data_kind": source.kind,
         "data_verified": source.verified, "data_root": str(source.root),
         "parameters": models.count_parameters(model), "settings": settings, "seed": seed,
-        "device": str(device), "precision": "fp32" if dtype is None else "bf16",
-        "runtime": runtime.describe_runtime(device, dtype,
-                                            runtime.use_channels_last(model, device)),
+        "device": training["device"], "precision": training["precision"],
+        "memory_format": training.get("memory_format"),  # absent from older checkpoints
+        "runtime": training.get("runtime"),
         "wall_seconds": round(seconds, 1), "torch": torch.__version__,
         "python": platform.python_version(),
     }

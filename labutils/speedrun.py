@@ -160,7 +160,6 @@ def run_speedrun(source: sources.DataSource | SpeedData, epochs: float | None = 
     dtype = runtime.select_precision(device, precision)
     data = (source if isinstance(source, SpeedData) else load_data(source)).to(device)
     _check_run(epochs, batch_size, tta_level, seed, recipe, len(data.train_labels))
-    runtime.keep_freed_memory()
     runtime.seed_everything(seed)
     model = build_speed_net(device, recipe)
     start = _clock(device)

@@ -1,38 +1,38 @@
-"""Training and evaluation: the one-cycle loop, checkpoints, exact resume, an lr range test.
+"""Training and evaluation: the one-cycle loop, an lr range test, the cost of a run.
 
 Plain functions, in the style of torchvision's classification references. ``fit_one_cycle``
 trains with Leslie Smith's one-cycle policy and measures the TEST set after every epoch. Given
-``out_dir`` it saves ``model.pt`` and ``history.json`` after every epoch and on Ctrl-C, and
+``out_dir`` it saves a checkpoint (``checkpoints``) after every epoch and on Ctrl-C, and
 ``resume=True`` continues an interrupted run to the same weights an uninterrupted run reaches.
 ``measure_epoch_seconds`` times a few steps to say what a run will cost before it starts.
-The module is long because exact resume depends on every detail of the loop: they stay together.
+The module is over 300 lines because exact resume depends on every detail of the loop (which
+batch, which random state, when the counters move): the loop stays whole, in one file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
-import numbers
 import os
 import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from labutils import models, runtime
+from labutils import checkpoints, runtime
+from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE, Progress
+from labutils.params import ParameterError, check_choice, check_int, check_positive
 
-CHECKPOINT_NAME = "model.pt"
-HISTORY_NAME = "history.json"
 HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                 "seconds", "images_per_second")
 CLIP_MODES = ("value", "norm")
@@ -40,8 +40,6 @@ RANGE_TEST_SMOOTHING = 0.98  # weight of the past in the range test's smoothed l
 RANGE_TEST_BLOWUP = 4.0      # the range test stops once the smoothed loss exceeds 4x its best
 # Divergence is not always a NaN: the report's MLP fell from 43% to 14% with finite losses.
 COLLAPSE_DROP = 0.15         # warn when test accuracy falls this far below its best so far
-# Training arguments that may differ when resuming: they change speed, not the schedule.
-_RESUMABLE_CHANGES = ("device", "precision")
 
 
 class TrainingDiverged(RuntimeError):
@@ -108,42 +106,6 @@ class _Run:
     meta: dict
 
 
-@dataclass
-class _Progress:
-    """Where training stands: everything a checkpoint needs to continue exactly from here."""
-    epoch: int = 0               # epochs completed
-    step: int = 0                # batches completed in the epoch under way
-    loss_sum: float = 0.0        # of batch loss x batch size, over those batches
-    correct: int = 0
-    seen: int = 0
-    train_seconds: float = 0.0
-    last_lr: float = 0.0
-    rng_state: dict = field(default_factory=dict)        # after the last completed batch
-    epoch_rng_state: dict = field(default_factory=dict)  # before the epoch drew its first batch
-    history: list = field(default_factory=list)
-
-    def partial_epoch(self) -> dict:
-        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen,
-                "train_seconds": self.train_seconds, "last_lr": self.last_lr}
-
-    def start_next_epoch(self) -> None:
-        self.epoch += 1
-        self.step, self.loss_sum, self.correct, self.seen, self.train_seconds = 0, 0.0, 0, 0, 0.0
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and state.get("cuda") is not None:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
 @contextlib.contextmanager
 def _interrupts_deferred():
     """Hold Ctrl-C back for a few lines, so weights, optimizer and counters always agree."""
@@ -165,22 +127,12 @@ def _interrupts_deferred():
 
 # --------------------------------------------------------------------------- argument checks
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}.")
-    if not _is_number(max_lr) or max_lr <= 0:
-        raise ValueError(f"max_lr must be a number > 0, got {max_lr!r}.")
-    if not _is_number(weight_decay) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}.")
-    if grad_clip is not None and (not _is_number(grad_clip) or grad_clip <= 0):
-        raise ValueError(f"grad_clip must be None (no clipping) or a number > 0, "
-                         f"got {grad_clip!r}.")
-    if clip_mode not in CLIP_MODES:
-        raise ValueError(f"clip_mode must be one of {', '.join(CLIP_MODES)}, got {clip_mode!r}.")
+    check_int("epochs", epochs, minimum=1)
+    check_positive("max_lr", max_lr)
+    check_positive("weight_decay", weight_decay, allow_zero=True)
+    check_positive("grad_clip", grad_clip, allow_none=True)  # None: no clipping
+    check_choice("clip_mode", clip_mode, CLIP_MODES)
 
 
 def _check_loader(loader, name: str) -> None:
@@ -192,21 +144,6 @@ def _check_loader(loader, name: str) -> None:
                          ) from None
     if size == 0:
         raise ValueError(f"{name} is empty (0 batches): check the dataset and the batch size.")
-
-
-def _check_plain(value, where: str) -> None:
-    """Refuse anything ``torch.load(weights_only=True)`` could not read back."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{where} keys must be strings, got {key!r}.")
-            _check_plain(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_plain(item, f"{where}[{index}]")
-    elif value is not None and not isinstance(value, (str, int, float, bool)):
-        raise ValueError(f"{where} must hold only str, int, float, bool, None, lists and dicts; "
-                         f"got {type(value).__name__} {value!r}.")
 
 
 def _check_out_dir(out_dir, resume: bool) -> Path | None:
@@ -225,110 +162,18 @@ def _check_out_dir(out_dir, resume: bool) -> Path | None:
     return path
 
 
-# --------------------------------------------------------------------------- files
+# --------------------------------------------------------------------------- checkpoints
 
-def _atomic_write(path: Path, write: Callable) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half-written file."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
+def _save(run: _Run, state: Progress) -> None:
+    checkpoints.save_checkpoint(run.out_dir, run.model, run.optimizer, run.scheduler, state,
+                                run.meta)
 
 
-def _save(run: _Run, state: _Progress) -> None:
-    checkpoint = {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "epoch": state.epoch,
-        "step": state.step,
-        "partial_epoch": state.partial_epoch(),
-        "torch_rng_state": state.rng_state["torch"],
-        "cuda_rng_state": state.rng_state.get("cuda"),
-        "epoch_start_rng_state": state.epoch_rng_state,
-        "history": state.history,
-        "meta": run.meta,
-    }
-    history = json.dumps(state.history, indent=2).encode()
-    _atomic_write(run.out_dir / CHECKPOINT_NAME, lambda file: torch.save(checkpoint, file))
-    _atomic_write(run.out_dir / HISTORY_NAME, lambda file: file.write(history))
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint written by ``fit_one_cycle`` (tensors and plain values only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}: train with out_dir=... first, "
-                                f"or check the path.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{str(path)!r} is not a readable checkpoint ({error}).") from None
-    if not isinstance(checkpoint, dict) or not {"model", "meta", "history"} <= checkpoint.keys():
-        hint = (" It looks like a bare state_dict: load it with model.load_state_dict(...)."
-                if isinstance(checkpoint, dict) else "")
-        raise ValueError(f"{str(path)!r} is not a checkpoint written by fit_one_cycle.{hint}")
-    return checkpoint
-
-
-def load_trained_model(path: str | os.PathLike) -> nn.Module:
-    """Rebuild the model a checkpoint was trained as, load its weights, switch to eval mode."""
-    checkpoint = load_checkpoint(path)
-    meta = checkpoint["meta"]
-    if "model_name" not in meta:
-        raise ValueError(f"the checkpoint {str(path)!r} does not say which model it holds "
-                         f"(meta has no 'model_name'): build the model yourself and call "
-                         f"model.load_state_dict(load_checkpoint(path)['model']).")
-    model = models.build_model(meta["model_name"], **meta.get("model_kwargs", {}))
-    model.load_state_dict(checkpoint["model"])
-    return model.eval()
-
-
-# --------------------------------------------------------------------------- resume
-
-def _check_same_run(saved: dict, current: dict, path: Path) -> None:
-    names = (saved.keys() | current.keys()) - {"training"}
-    pairs = [(name, saved.get(name), current.get(name)) for name in sorted(names)]
-    saved_args, current_args = saved.get("training", {}), current["training"]
-    pairs += [(name, saved_args.get(name), current_args.get(name))
-              for name in sorted(current_args.keys() - set(_RESUMABLE_CHANGES))]
-    differences = [f"{name}: checkpoint has {old!r}, this call has {new!r}"
-                   for name, old, new in pairs if old != new]
-    if differences:
-        raise ValueError(f"cannot resume from {str(path)!r}: it was made by a different run ("
-                         + "; ".join(differences) + "). The one-cycle schedule depends on these, "
-                         "so pass the same values, or start afresh with resume=False or another "
-                         "out_dir.")
-
-
-def _resume(run: _Run) -> _Progress:
-    path = run.out_dir / CHECKPOINT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"resume=True, but there is no checkpoint at {str(path)!r}: "
-                                f"start the run without resume=True, or check out_dir.")
-    checkpoint = load_checkpoint(path)
-    _check_same_run(checkpoint["meta"], run.meta, path)
-    run.model.load_state_dict(checkpoint["model"])
-    run.optimizer.load_state_dict(checkpoint["optimizer"])
-    run.scheduler.load_state_dict(checkpoint["scheduler"])
-    state = _Progress(epoch=checkpoint["epoch"], step=checkpoint["step"],
-                      **checkpoint["partial_epoch"], history=checkpoint["history"],
-                      rng_state={"torch": checkpoint["torch_rng_state"],
-                                 "cuda": checkpoint["cuda_rng_state"]},
-                      epoch_rng_state=checkpoint["epoch_start_rng_state"])
-    # Mid-epoch, the random stream restarts where the epoch began, so the skipped batches
-    # draw exactly what they drew the first time (see _train_epoch).
-    _set_rng_state(state.epoch_rng_state if state.step else state.rng_state, run.device)
-    print(f"Resuming from {path}: {state.epoch} of {run.epochs} epochs done, "
-          f"{state.step} of {len(run.train_loader)} batches into the next.")
+def _resume(run: _Run) -> Progress:
+    state = checkpoints.resume(run.out_dir, run.model, run.optimizer, run.scheduler, run.meta,
+                               run.device)
+    print(f"Resuming from {run.out_dir / CHECKPOINT_FILE}: {state.epoch} of {run.epochs} epochs "
+          f"done, {state.step} of {len(run.train_loader)} batches into the next.")
     return state
 
 
@@ -343,7 +188,7 @@ def _clip_gradients(run: _Run) -> None:
         nn.utils.clip_grad_norm_(run.model.parameters(), run.grad_clip)
 
 
-def _diverged_message(run: _Run, state: _Progress, loss: float) -> str:
+def _diverged_message(run: _Run, state: Progress, loss: float) -> str:
     saved = ""
     if run.out_dir is not None and state.epoch > 0:
         saved = (f" The checkpoint of epoch {state.epoch} in {str(run.out_dir)!r} was kept "
@@ -357,7 +202,7 @@ def _diverged_message(run: _Run, state: _Progress, loss: float) -> str:
             f"grad_clip=0.1).{saved}")
 
 
-def _train_step(run: _Run, state: _Progress, images: torch.Tensor, labels: torch.Tensor) -> None:
+def _train_step(run: _Run, state: Progress, images: torch.Tensor, labels: torch.Tensor) -> None:
     images, labels = _to_device(images, labels, run.device, run.channels_last)
     with runtime.autocast(run.device, run.dtype):
         logits = run.model(images)
@@ -377,28 +222,29 @@ def _train_step(run: _Run, state: _Progress, images: torch.Tensor, labels: torch
         state.loss_sum += loss_value * len(labels)
         state.correct += int(correct)
         state.seen += len(labels)
-        state.rng_state = _rng_state(run.device)
+        state.rng_state = checkpoints.rng_state(run.device)
 
 
-def _progress_bar(run: _Run, state: _Progress) -> tqdm:
+def _progress_bar(run: _Run, state: Progress) -> tqdm:
     return tqdm(total=len(run.train_loader), initial=state.step, unit="batch", leave=False,
                 desc=f"epoch {state.epoch + 1}/{run.epochs}", disable=not run.show_progress)
 
 
-def _train_epoch(run: _Run, state: _Progress) -> None:
+def _train_epoch(run: _Run, state: Progress) -> None:
     """Train on the rest of the epoch under way: all of it, unless resuming mid-epoch."""
     if state.step == 0:
-        state.epoch_rng_state = state.rng_state = _rng_state(run.device)
+        state.epoch_rng_state = state.rng_state = checkpoints.rng_state(run.device)
     if hasattr(run.train_loader, "set_epoch"):
         run.train_loader.set_epoch(state.epoch)
     run.model.train()
     batches = iter(run.train_loader)
     if state.step:
-        # Resuming: draw and discard the batches already trained on, so the data order and
-        # augmentations that follow are the ones an uninterrupted run would see.
+        # Resuming: draw and discard the batches already trained on (checkpoints.resume put
+        # back the random state the epoch began with), so the data order and augmentations
+        # that follow are the ones an uninterrupted run would see.
         for _ in range(state.step):
             next(batches)
-        _set_rng_state(state.rng_state, run.device)
+        checkpoints.set_rng_state(state.rng_state, run.device)
     with _progress_bar(run, state) as bar:
         clock = time.perf_counter()
         for images, labels in batches:
@@ -413,7 +259,7 @@ def _train_epoch(run: _Run, state: _Progress) -> None:
                          f"{len(run.train_loader)}.")
 
 
-def _end_epoch(run: _Run, state: _Progress) -> None:
+def _end_epoch(run: _Run, state: Progress) -> None:
     """Evaluate on the test set, record and print the epoch, and save the checkpoint."""
     start = time.perf_counter()
     scores = evaluate(run.model, run.test_loader, run.device, run.dtype)
@@ -425,7 +271,7 @@ def _end_epoch(run: _Run, state: _Progress) -> None:
     with _interrupts_deferred():
         state.history.append(record)
         state.start_next_epoch()
-        state.rng_state = _rng_state(run.device)
+        state.rng_state = checkpoints.rng_state(run.device)
     print(f"epoch {record['epoch']}/{run.epochs}  lr {record['lr']:.3g}  "
           f"train_loss {record['train_loss']:.4f}  train_acc {record['train_acc']:.4f}  "
           f"test_loss {record['test_loss']:.4f}  test_acc {record['test_acc']:.4f}  "
@@ -449,7 +295,7 @@ def collapse_warning(history: list[dict], drop: float = COLLAPSE_DROP) -> str | 
             f"or clip the gradients.")
 
 
-def _save_on_interrupt(run: _Run, state: _Progress) -> None:
+def _save_on_interrupt(run: _Run, state: Progress) -> None:
     where = (f"epoch {state.epoch + 1} of {run.epochs}, after {state.step} of "
              f"{len(run.train_loader)} batches")
     if run.out_dir is None:
@@ -458,8 +304,8 @@ def _save_on_interrupt(run: _Run, state: _Progress) -> None:
         return
     _save(run, state)
     print(f"\nInterrupted at {where}. Saved the checkpoint to "
-          f"{str(run.out_dir / CHECKPOINT_NAME)!r} and the history so far to "
-          f"{str(run.out_dir / HISTORY_NAME)!r}. To continue exactly from here, call "
+          f"{str(run.out_dir / CHECKPOINT_FILE)!r} and the history so far to "
+          f"{str(run.out_dir / HISTORY_FILE)!r}. To continue exactly from here, call "
           f"fit_one_cycle again with the same arguments and resume=True (on the command "
           f"line: the same command with --resume).", flush=True)
 
@@ -478,8 +324,11 @@ def _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, gr
                 "weight_decay": float(weight_decay),
                 "grad_clip": None if grad_clip is None else float(grad_clip),
                 "clip_mode": clip_mode, "optimizer": getattr(opt_func, "__name__", str(opt_func)),
-                "steps_per_epoch": len(train_loader), "device": str(device),
-                "precision": "fp32" if dtype is None else "bf16"}
+                "steps_per_epoch": len(train_loader),
+                # What this run trains with, for its run.json (resuming may change them).
+                "device": str(device), "precision": "fp32" if dtype is None else "bf16",
+                "memory_format": "channels_last" if channels_last else "contiguous",
+                "runtime": runtime.describe_runtime(device, dtype, channels_last)}
     return _Run(model, train_loader, test_loader, optimizer, scheduler, device, dtype,
                 channels_last, None if grad_clip is None else float(grad_clip), clip_mode,
                 int(epochs), runtime.progress_enabled(progress), out_dir,
@@ -502,24 +351,24 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
     the lr of its last batch, the running training loss and accuracy, the test loss and
     accuracy, the epoch's seconds and training images per second. ``meta`` (plain values,
     for example ``{"model_name": "cnn", "model_kwargs": {}}``) is stored in the checkpoint so that
-    ``load_trained_model`` can rebuild the model. ``on_epoch_end``, if given, is called after
-    every epoch with the history so far (for example ``plots.LiveHistoryPlot``, which redraws
-    the curves in a notebook).
+    ``checkpoints.load_trained_model`` can rebuild the model; next to it, ``meta["training"]``
+    records these arguments and the device, precision and memory format the run used.
+    ``on_epoch_end``, if given, is called after every epoch with the history so far (for
+    example ``plots.LiveHistoryPlot``, which redraws the curves in a notebook).
     """
     _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode)
     _check_loader(train_loader, "train_loader")
     _check_loader(test_loader, "test_loader")
     if meta is not None and not isinstance(meta, dict):
         raise ValueError(f"meta must be a dict or None, got {type(meta).__name__}.")
-    _check_plain(meta or {}, "meta")
+    checkpoints.check_plain(meta or {}, "meta")
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
-    runtime.keep_freed_memory()
     out_dir = _check_out_dir(out_dir, resume)
     run = _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, grad_clip,
                     clip_mode, opt_func, device, dtype, out_dir, progress, meta)
-    state = _resume(run) if resume else _Progress(rng_state=_rng_state(run.device))
-    print(runtime.describe_runtime(run.device, run.dtype, run.channels_last), flush=True)
+    state = _resume(run) if resume else Progress(rng_state=checkpoints.rng_state(run.device))
+    print(run.meta["training"]["runtime"], flush=True)
     try:
         while state.epoch < run.epochs:
             _train_epoch(run, state)
@@ -565,12 +414,10 @@ def measure_epoch_seconds(model: nn.Module, loader, steps: int = 3,
     batches. The test pass after each epoch is not included. The model, the loader's epoch
     and the random state are left as they were.
     """
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
+    check_int("steps", steps, minimum=1)
     _check_loader(loader, "loader")
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
-    runtime.keep_freed_memory()  # as fit_one_cycle does, or page faults would inflate the time
     channels_last = runtime.use_channels_last(model, device)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     trial = copy.deepcopy(model).to(device, memory_format=memory_format).train()
@@ -612,7 +459,7 @@ def _sweep_learning_rates(model, loader, optimizer, start_lr, end_lr, num_steps,
     channels_last = runtime.use_channels_last(model, device)
     factor = (end_lr / start_lr) ** (1 / (num_steps - 1))
     lrs, losses, average, best = [], [], 0.0, math.inf
-    for step, (images, labels) in zip(range(num_steps), _forever(loader)):
+    for step, (images, labels) in zip(range(num_steps), _forever(loader), strict=False):
         lr = start_lr * factor ** step
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -635,13 +482,12 @@ def _sweep_learning_rates(model, loader, optimizer, start_lr, end_lr, num_steps,
 
 
 def _check_range_arguments(train_loader, start_lr, end_lr, num_steps) -> None:
-    if not _is_number(start_lr) or start_lr <= 0:
-        raise ValueError(f"start_lr must be a number > 0, got {start_lr!r}.")
-    if not _is_number(end_lr) or end_lr <= start_lr:
-        raise ValueError(f"end_lr must be a number > start_lr ({start_lr!r}), got {end_lr!r}.")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) \
-            or num_steps < 2:
-        raise ValueError(f"num_steps must be a whole number >= 2, got {num_steps!r}.")
+    check_positive("start_lr", start_lr)
+    check_positive("end_lr", end_lr)
+    if end_lr <= start_lr:
+        raise ParameterError(f"end_lr = {end_lr!r} is not valid: use a number > start_lr "
+                             f"({start_lr!r}).")
+    check_int("num_steps", num_steps, minimum=2)
     _check_loader(train_loader, "train_loader")
 
 

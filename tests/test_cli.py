@@ -12,7 +12,7 @@ import tarfile
 import pytest
 import torch
 
-from labutils import cli, data, train
+from labutils import checkpoints, cli, data, runtime
 
 
 def run(capsys, *args):
@@ -85,7 +85,7 @@ def test_train_learns_the_synthetic_classes_and_writes_the_run_folder(capsys, tm
     info = json.loads((out / "run.json").read_text())
     assert info["model"] == "cnn" and info["data_kind"] == "synthetic"
     assert info["parameters"] == 1125258 and info["settings"]["epochs"] == 2
-    model = train.load_trained_model(out / "model.pt")
+    model = checkpoints.load_trained_model(out / "model.pt")
     assert model.__class__.__name__ == "CNN"
 
 
@@ -100,7 +100,14 @@ def test_train_resume_of_a_finished_run_trains_nothing_more(capsys, tmp_path):
 def test_train_names_a_bad_value(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--model", "mlp", "--profile", "smoke",
                        "--root", tmp_path / "data", "--max-lr", -1, "--out", tmp_path / "x")
-    assert code == 2 and "max_lr must be a number > 0, got -1.0" in err
+    assert code == 2 and "max_lr = -1.0 is not valid: use a number > 0" in err
+
+
+def test_train_lets_its_own_process_reuse_freed_memory(capsys, tmp_path):
+    runtime.keep_freed_memory.cache_clear()  # forget earlier calls; the setting itself stays
+    code, _, _ = run(capsys, "train", "--model", "mlp", "--profile", "smoke",
+                     "--root", tmp_path / "data", "--epochs", 1, "--out", tmp_path / "mlp")
+    assert code == 0 and runtime.keep_freed_memory.cache_info().currsize == 1
 
 
 def test_train_on_a_missing_gpu_is_a_clear_error(capsys, tmp_path):

@@ -59,6 +59,19 @@ def test_normalisation_uses_the_cifar10_mean_and_std(split):
     assert torch.allclose(images, (raw - mean) / std, atol=1e-5)
 
 
+def test_unnormalize_inverts_the_loaders_normalisation(split):
+    images, _ = next(iter(loaders.TensorLoader(*split, batch_size=16)))
+    restored = loaders.unnormalize(images)
+    assert restored.shape == (16, 32, 32, 3)
+    expected = torch.as_tensor(split[0][:16]).float() / 255
+    assert (restored - expected).abs().max() <= 1 / 255
+
+
+def test_unnormalize_clamps_to_the_displayable_range():
+    restored = loaders.unnormalize(torch.full((1, 3, 2, 2), 100.0))
+    assert restored.max() == 1.0 and restored.min() == 1.0
+
+
 def test_random_crop_equals_reflection_padding_then_a_window():
     images = torch.randint(0, 256, (6, 32, 32, 3), dtype=torch.uint8)
     cropped = loaders.random_crop(images, 4, torch.Generator().manual_seed(0))
@@ -86,7 +99,7 @@ def test_channels_last_is_optional(split):
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5, "64", True])
 def test_a_bad_batch_size_is_named(split, batch_size):
-    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got "):
+    with pytest.raises(ValueError, match="batch_size = .* is not valid: use a whole number >= 1"):
         loaders.TensorLoader(*split, batch_size=batch_size)
 
 

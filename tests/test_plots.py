@@ -39,18 +39,11 @@ def a_history(epochs: int = 3) -> list[dict]:
              "images_per_second": 100.0} for e in range(1, epochs + 1)]
 
 
-def test_unnormalize_inverts_the_loaders_normalisation(train_split):
-    images, labels = train_split
-    batch, _ = next(iter(loaders.TensorLoader(images[:16], labels[:16], batch_size=16)))
-    restored = plots.unnormalize(batch)
-    assert restored.shape == (16, 32, 32, 3)
-    expected = torch.as_tensor(images[:16]).float() / 255
-    assert (restored - expected).abs().max() <= 1 / 255
-
-
-def test_unnormalize_clamps_to_the_displayable_range():
-    restored = plots.unnormalize(torch.full((1, 3, 2, 2), 100.0))
-    assert restored.max() == 1.0 and restored.min() == 1.0
+def test_in_order_puts_the_given_order_first_then_the_others_as_given():
+    names = ["resnet9", "wide cnn", "mlp", "a/cnn", "cnn"]
+    assert plots.in_order(names, ("mlp", "cnn", "resnet9")) == [
+        "mlp", "cnn", "resnet9", "wide cnn", "a/cnn"]
+    assert plots.in_order(names) == names  # no order: as given
 
 
 def test_show_images_draws_one_axis_per_image_with_class_names(train_split):
@@ -62,16 +55,24 @@ def test_show_images_draws_one_axis_per_image_with_class_names(train_split):
     assert figure.axes[0].get_xlabel() == CLASSES[labels[0]]
 
 
-def test_show_images_accepts_normalised_tensors_and_marks_wrong_predictions(train_split):
+def test_show_images_accepts_displayable_floats_and_marks_wrong_predictions(train_split):
     images, labels = train_split
-    batch = loaders.normalize(torch.as_tensor(images[:4]))
+    pictures = loaders.unnormalize(loaders.normalize(torch.as_tensor(images[:4])))
     predictions = torch.as_tensor(labels[:4]).clone()
     predictions[1] = (predictions[1] + 1) % 10
-    figure = plots.show_images(batch, torch.as_tensor(labels[:4]), CLASSES,
+    figure = plots.show_images(pictures, torch.as_tensor(labels[:4]), CLASSES,
                                predictions=predictions, data_label=LABEL)
     assert len(figure.axes) == 4
     colours = [axis.xaxis.label.get_color() for axis in figure.axes]
     assert colours[1] == plots.WRONG_COLOUR and colours[0] != plots.WRONG_COLOUR
+
+
+def test_show_images_refuses_normalised_images_and_names_the_fix(train_split):
+    batch = loaders.normalize(torch.as_tensor(train_split[0][:4]))
+    with pytest.raises(ValueError, match=r"loaders\.unnormalize"):
+        plots.show_images(batch, train_split[1][:4], CLASSES)
+    with pytest.raises(ValueError, match=r"loaders\.unnormalize"):  # channels last, out of [0, 1]
+        plots.show_images(batch.permute(0, 2, 3, 1), train_split[1][:4], CLASSES)
 
 
 def test_show_images_refuses_images_it_cannot_interpret():
@@ -106,6 +107,24 @@ def test_plot_history_has_a_loss_and_an_accuracy_panel_per_model():
         + [text.get_text() for axis in figure.axes for text in axis.get_legend().get_texts()])
     assert "test accuracy" in labels_and_legends
     assert "val" not in labels_and_legends
+
+
+def test_plot_history_draws_the_models_in_the_given_order():
+    histories = {"resnet9": a_history(), "mlp": a_history(), "cnn": a_history()}
+    figure = plots.plot_history(histories, order=("mlp", "cnn", "resnet9"))
+    assert [axis.get_title() for axis in figure.axes[:3]] == ["mlp", "cnn", "resnet9"]
+
+
+def test_plot_test_accuracy_draws_one_labelled_test_curve_per_model_in_order():
+    histories = {"resnet9": a_history(3), "mlp": a_history(2), "cnn": a_history(3)}
+    figure = plots.plot_test_accuracy(histories, data_label=LABEL, order=("mlp", "cnn", "resnet9"))
+    assert len(figure.axes) == 1
+    axis = figure.axes[0]
+    assert [line.get_label() for line in axis.lines] == ["mlp", "cnn", "resnet9"]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["mlp", "cnn", "resnet9"]
+    np.testing.assert_allclose(axis.lines[0].get_ydata(), [25, 50])  # test_acc, in percent
+    assert axis.get_xlabel() == "epoch" and "test accuracy" in axis.get_ylabel()
+    assert LABEL in titles(figure)
 
 
 def test_plot_lr_schedule_draws_one_curve():
@@ -153,6 +172,13 @@ def test_plot_per_class_accuracy_draws_a_bar_per_class_and_model():
     assert LABEL in titles(figure)
 
 
+def test_plot_per_class_accuracy_lists_the_models_in_the_given_order():
+    per_model = {"resnet9": np.full(10, 0.9), "mlp": np.full(10, 0.4), "cnn": np.full(10, 0.7)}
+    figure = plots.plot_per_class_accuracy(per_model, CLASSES, order=("mlp", "cnn", "resnet9"))
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["mlp", "cnn", "resnet9"]
+
+
 def test_save_figure_creates_the_folder_and_writes_a_png(tmp_path):
     figure = plots.plot_lr_schedule([0.1, 0.2])
     path = plots.save_figure(figure, tmp_path / "figures" / "deep" / "schedule.png")
@@ -160,9 +186,29 @@ def test_save_figure_creates_the_folder_and_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def a_jupyter_kernel(monkeypatch):
+    """Make IPython report a running kernel, as it does inside Jupyter."""
+    import IPython
+
+    class Shell:
+        kernel = object()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+
+
+def test_live_display_needs_a_jupyter_kernel():
+    assert not plots.live_display_available(progress=True)  # tests run without a kernel
+
+
+def test_live_display_is_off_in_a_kernel_when_progress_is_off(monkeypatch):
+    a_jupyter_kernel(monkeypatch)
+    assert plots.live_display_available(progress=True)
+    assert not plots.live_display_available(progress=False)  # papermill, nbval, the runner
+    assert not plots.LiveHistoryPlot("cnn", progress=False).enabled
+
+
 def test_live_history_plot_draws_nothing_without_a_live_display():
     live = plots.LiveHistoryPlot("cnn")
-    assert not plots.live_display_available()  # tests run without a Jupyter kernel
     open_figures = plt.get_fignums()
     live(a_history())
     assert plt.get_fignums() == open_figures and live.handle is None

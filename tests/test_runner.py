@@ -3,11 +3,12 @@
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import nbformat
 import pytest
 
-from labutils import runner, train
+from labutils import checkpoints, models, runner, runs, sources
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +48,16 @@ def test_every_code_cell_of_every_executed_notebook_ran(smoke_run):
 
 def test_each_model_leaves_a_complete_run_folder(smoke_run):
     _, out = smoke_run
-    for model in runner.MODELS:
+    for model in models.MODEL_NAMES:
         folder = out / model
         history = json.loads((folder / "history.json").read_text())
         info = json.loads((folder / "run.json").read_text())
         assert history and info["model"] == model and info["data_kind"] == "synthetic"
-        assert train.load_trained_model(folder / "model.pt").training is False  # ready to predict
+        trained = checkpoints.load_trained_model(folder / "model.pt")
+        assert trained.training is False  # ready to predict
         assert list((folder / "figures").glob("*.png"))
     assert (out / "figures" / "comparison_curves.png").is_file()
+    assert (out / "figures" / "comparison_test_accuracy.png").is_file()
 
 
 def test_summary_tells_what_ran_where_and_how_well(smoke_run):
@@ -63,9 +66,29 @@ def test_summary_tells_what_ran_where_and_how_well(smoke_run):
     for words in ("profile `smoke`", "SYNTHETIC", "verified official: no", "device=",
                   "precision=", "torch ", "papermill ", "| 04_comparison.ipynb | ok |"):
         assert words in summary
-    for model in runner.MODELS:
+    for model in models.MODEL_NAMES:
         assert f"| {model} |" in summary
     assert "figures/comparison_curves.png" in summary
+    assert "figures/comparison_test_accuracy.png" in summary
+
+
+def test_summary_gives_each_model_its_own_runtime_and_the_machine_no_memory_format(tmp_path):
+    recorded = {"mlp": "device=cpu precision=fp32 memory_format=contiguous",
+                "cnn": "device=cpu precision=bf16 autocast memory_format=channels_last"}
+    for name, runtime_line in recorded.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / runs.HISTORY_FILE).write_text(json.dumps(
+            [{"epoch": 1, "seconds": 1.0, "images_per_second": 10.0, "test_acc": 0.5}]))
+        runs.save_run_info(tmp_path / name, {"name": name, "runtime": runtime_line})
+    source = sources.DataSource("synthetic", tmp_path / "data", verified=False)
+    summary = runner.write_summary(tmp_path, [], "smoke", source, datetime.now(UTC),
+                                   1.0).read_text()
+    machine = next(line for line in summary.splitlines() if line.startswith("- machine:"))
+    assert "device=" in machine and "precision=" in machine
+    assert "memory_format" not in machine
+    for name, runtime_line in recorded.items():
+        row = next(line for line in summary.splitlines() if line.startswith(f"| {name} |"))
+        assert row.endswith(f"| {runtime_line} |")
 
 
 def test_a_failing_notebook_is_named_with_its_cell_and_the_rest_is_kept(tmp_path, capsys):

@@ -1,9 +1,12 @@
-"""Training: the one-cycle schedule, clipping, learning, divergence, checkpoints and exact resume.
+"""Training: the one-cycle schedule, clipping, learning, divergence, interruption and exact resume.
 
-Everything runs on the CPU with tiny synthetic tensors, so the whole file takes seconds.
+Everything runs on the CPU with tiny synthetic tensors, so the whole file takes seconds. What a
+checkpoint holds, and which runs may resume from it, is in test_checkpoints.py.
 """
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labutils import loaders, models, profiles, train
+from labutils import checkpoints, loaders, models, profiles, train
 
 HISTORY_KEYS = {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds",
                 "images_per_second"}
@@ -259,7 +262,7 @@ def test_divergence_leaves_the_last_good_checkpoint_as_it_was(tiny_loader, tmp_p
     with pytest.raises(train.TrainingDiverged):
         quiet_fit(model, tiny_loader, tiny_loader, epochs=3, out_dir=tmp_path)
     assert (tmp_path / "model.pt").read_bytes() == model.file_when_diverging
-    assert train.load_checkpoint(tmp_path / "model.pt")["epoch"] == 1
+    assert checkpoints.load_checkpoint(tmp_path / "model.pt")["epoch"] == 1
     assert len(json.loads((tmp_path / "history.json").read_text())) == 1
 
 
@@ -317,7 +320,7 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_reraises(tiny_data, tm
     loader = InterruptAfter(ShuffledBatches(*tiny_data, batch_size=8), 4)
     with pytest.raises(KeyboardInterrupt):
         quiet_fit(TinyConvNet(), loader, loader.loader, epochs=2, out_dir=tmp_path)
-    checkpoint = train.load_checkpoint(tmp_path / "model.pt")
+    checkpoint = checkpoints.load_checkpoint(tmp_path / "model.pt")
     assert (checkpoint["epoch"], checkpoint["step"]) == (1, 1)
     assert checkpoint["partial_epoch"]["seen"] == 8
     assert len(json.loads((tmp_path / "history.json").read_text())) == 1
@@ -332,59 +335,16 @@ def test_ctrl_c_without_out_dir_says_nothing_was_saved(tiny_data, capsys):
     assert "Nothing was saved" in capsys.readouterr().out
 
 
-def test_resume_without_a_checkpoint_names_the_missing_path(tiny_loader, tmp_path):
-    with pytest.raises(FileNotFoundError, match="model.pt"):
-        quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, out_dir=tmp_path, resume=True)
-
-
-def test_resume_with_different_epochs_is_refused(tiny_loader, tmp_path):
-    quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=1, out_dir=tmp_path)
-    with pytest.raises(ValueError, match="epochs: checkpoint has 1, this call has 2"):
-        quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=2, out_dir=tmp_path,
-                  resume=True)
-
-
-def test_resume_with_a_different_model_name_is_refused(tiny_loader, tmp_path):
-    quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, out_dir=tmp_path,
-              meta={"model_name": "cnn"})
-    with pytest.raises(ValueError, match="model_name"):
-        quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, out_dir=tmp_path, resume=True,
-                  meta={"model_name": "mlp"})
-
-
 def test_resuming_a_finished_run_returns_its_history_without_training(tiny_loader, tmp_path):
     first = quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, out_dir=tmp_path)
     model = TinyConvNet()
     again = quiet_fit(model, tiny_loader, tiny_loader, out_dir=tmp_path, resume=True)
     assert again == first
-    saved = train.load_checkpoint(tmp_path / "model.pt")["model"]
+    saved = checkpoints.load_checkpoint(tmp_path / "model.pt")["model"]
     assert all(torch.equal(model.state_dict()[name], saved[name]) for name in saved)
 
 
-# ------------------------------------------------------------------------- checkpoints, history
-
-def test_checkpoint_loads_with_weights_only_and_rebuilds_the_model(tmp_path):
-    torch.manual_seed(0)
-    images, labels = colour_images(20)
-    loader = loader_of(images, labels, 10)
-    meta = {"model_name": "mlp", "model_kwargs": {"hidden": [16]}}
-    model = models.build_model("mlp", hidden=[16])
-    quiet_fit(model, loader, loader, epochs=2, out_dir=tmp_path, meta=meta)
-
-    checkpoint = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert checkpoint["epoch"] == 2 and checkpoint["step"] == 0
-    assert checkpoint["meta"]["model_name"] == "mlp"
-    assert checkpoint["meta"]["training"]["epochs"] == 2
-    optimizer = torch.optim.Adam(model.parameters())
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.01, total_steps=4)
-    scheduler.load_state_dict(checkpoint["scheduler"])
-
-    rebuilt = train.load_trained_model(tmp_path / "model.pt")
-    assert not rebuilt.training
-    model.eval()
-    assert torch.equal(rebuilt(images), model(images))
-
+# --------------------------------------------------------------------------- history
 
 def test_history_is_json_with_the_eight_keys_and_matches_history_json(tiny_loader, tmp_path):
     history = quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=2, out_dir=tmp_path)
@@ -427,23 +387,6 @@ def test_every_epoch_prints_a_summary_line_even_without_progress_bars(tiny_loade
     assert "train_loss" in output and "test_acc" in output
 
 
-def test_load_checkpoint_explains_a_bare_state_dict(tmp_path):
-    torch.save(TinyConvNet().state_dict(), tmp_path / "weights.pt")
-    with pytest.raises(ValueError, match="bare state_dict"):
-        train.load_checkpoint(tmp_path / "weights.pt")
-
-
-def test_load_checkpoint_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
-    (tmp_path / "notes.pt").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="notes.pt"):
-        train.load_checkpoint(tmp_path / "notes.pt")
-
-
-def test_load_checkpoint_names_a_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
-        train.load_checkpoint(tmp_path / "missing.pt")
-
-
 # --------------------------------------------------------------------------- argument checks
 
 @pytest.mark.parametrize("bad, named", [
@@ -475,11 +418,39 @@ def test_an_empty_train_loader_is_refused(tiny_loader):
         quiet_fit(TinyConvNet(), [], tiny_loader)
 
 
+def test_a_bad_argument_is_named_with_its_value(tiny_loader):
+    with pytest.raises(ValueError, match=r"max_lr = -0\.1 is not valid: use a number > 0"):
+        quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, max_lr=-0.1)
+
+
 def test_an_out_dir_that_cannot_be_created_is_named(tiny_loader, tmp_path):
     (tmp_path / "a_file").write_text("")
     impossible = tmp_path / "a_file" / "run"
     with pytest.raises(ValueError, match="out_dir .*a_file"):
         quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, out_dir=impossible)
+
+
+# --------------------------------------------------------------------------- the caller's process
+
+TRAIN_IN_A_FRESH_PROCESS = """
+import torch
+from labutils import runtime, train
+
+model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 10))
+batches = [(torch.randn(4, 3, 2, 2), torch.arange(4))]
+train.fit_one_cycle(model, batches, batches, 1, 1e-3, device="cpu", precision="fp32",
+                    progress=False)
+train.measure_epoch_seconds(model, batches, steps=1, device="cpu", precision="fp32")
+print("malloc settings changed:", runtime.keep_freed_memory.cache_info().currsize > 0)
+"""
+
+
+def test_training_leaves_the_memory_allocator_of_the_caller_as_it_was():
+    # keep_freed_memory (mallopt) is the command line's and the notebooks' choice, not the
+    # library's: a process that imports labutils and trains keeps glibc's default thresholds.
+    result = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS], check=True,
+                            capture_output=True, text=True, timeout=300)
+    assert "malloc settings changed: False" in result.stdout, result.stdout
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -534,7 +505,7 @@ def test_training_on_cuda_learns_saves_and_resumes(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         quiet_fit(TinyConvNet(width=32, dropout=0.0), InterruptAfter(loader, 15), test_loader,
                   device="cuda", epochs=3, max_lr=5e-2, out_dir=tmp_path)
-    checkpoint = train.load_checkpoint(tmp_path / "model.pt")
+    checkpoint = checkpoints.load_checkpoint(tmp_path / "model.pt")
     assert checkpoint["cuda_rng_state"] is not None
     history = quiet_fit(TinyConvNet(width=32, dropout=0.0), loader, test_loader, device="cuda",
                         epochs=3, max_lr=5e-2, out_dir=tmp_path, resume=True)

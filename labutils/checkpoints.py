@@ -1,0 +1,188 @@
+"""Checkpoints: what a training run saves, how it is read back, and how a run resumes exactly.
+
+    RUN_FOLDER/model.pt       weights, optimizer, schedule, progress, random state, meta
+    RUN_FOLDER/history.json   one dict per epoch: the list ``fit_one_cycle`` returns
+
+A checkpoint holds tensors and plain values only, so ``torch.load(weights_only=True)`` reads it
+without running pickled code. Both files are written whole or not at all
+(``data.write_atomically``): an interruption never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from labutils import models
+from labutils.data import write_atomically
+
+CHECKPOINT_FILE = "model.pt"
+HISTORY_FILE = "history.json"
+# Training arguments that may differ when resuming: they change speed, not the schedule.
+RESUMABLE_CHANGES = ("device", "precision", "memory_format", "runtime")
+
+
+@dataclass
+class Progress:
+    """Where training stands: everything a checkpoint needs to continue exactly from here."""
+    epoch: int = 0               # epochs completed
+    step: int = 0                # batches completed in the epoch under way
+    loss_sum: float = 0.0        # of batch loss x batch size, over those batches
+    correct: int = 0
+    seen: int = 0
+    train_seconds: float = 0.0
+    last_lr: float = 0.0
+    rng_state: dict = field(default_factory=dict)        # after the last completed batch
+    epoch_rng_state: dict = field(default_factory=dict)  # before the epoch drew its first batch
+    history: list = field(default_factory=list)
+
+    def partial_epoch(self) -> dict:
+        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen,
+                "train_seconds": self.train_seconds, "last_lr": self.last_lr}
+
+    def start_next_epoch(self) -> None:
+        self.epoch += 1
+        self.step, self.loss_sum, self.correct, self.seen, self.train_seconds = 0, 0.0, 0, 0, 0.0
+
+
+def rng_state(device: torch.device) -> dict:
+    """torch's random state, and the GPU's when training on one: what dropout draws next."""
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Put back a random state taken by ``rng_state``."""
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def check_plain(value, where: str) -> None:
+    """Refuse anything ``torch.load(weights_only=True)`` could not read back."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} keys must be strings, got {key!r}.")
+            check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_plain(item, f"{where}[{index}]")
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"{where} must hold only str, int, float, bool, None, lists and dicts; "
+                         f"got {type(value).__name__} {value!r}.")
+
+
+# --------------------------------------------------------------------------- save and load
+
+def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, progress: Progress,
+                    meta: dict) -> None:
+    """Write ``model.pt`` and ``history.json`` into ``folder``, each one atomically."""
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": progress.epoch,
+        "step": progress.step,
+        "partial_epoch": progress.partial_epoch(),
+        "torch_rng_state": progress.rng_state["torch"],
+        "cuda_rng_state": progress.rng_state.get("cuda"),
+        "epoch_start_rng_state": progress.epoch_rng_state,
+        "history": progress.history,
+        "meta": meta,
+    }
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_atomically(folder / CHECKPOINT_FILE, buffer.getvalue())
+    write_atomically(folder / HISTORY_FILE, json.dumps(progress.history, indent=2).encode())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint written by ``fit_one_cycle`` (tensors and plain values only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}: train with out_dir=... first, "
+                                f"or check the path.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{str(path)!r} is not a readable checkpoint ({error}).") from None
+    if not isinstance(checkpoint, dict) or not {"model", "meta", "history"} <= checkpoint.keys():
+        hint = (" It looks like a bare state_dict: load it with model.load_state_dict(...)."
+                if isinstance(checkpoint, dict) else "")
+        raise ValueError(f"{str(path)!r} is not a checkpoint written by fit_one_cycle.{hint}")
+    return checkpoint
+
+
+def load_trained_model(path: str | os.PathLike) -> nn.Module:
+    """Rebuild the model a checkpoint was trained as, load its weights, switch to eval mode."""
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint["meta"]
+    if "model_name" not in meta:
+        raise ValueError(f"the checkpoint {str(path)!r} does not say which model it holds "
+                         f"(meta has no 'model_name'): build the model yourself and call "
+                         f"model.load_state_dict(load_checkpoint(path)['model']).")
+    model = models.build_model(meta["model_name"], **meta.get("model_kwargs", {}))
+    model.load_state_dict(checkpoint["model"])
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- resume
+
+def _check_same_run(saved: dict, current: dict, path: Path) -> None:
+    names = (saved.keys() | current.keys()) - {"training"}
+    pairs = [(name, saved.get(name), current.get(name)) for name in sorted(names)]
+    saved_args, current_args = saved.get("training", {}), current["training"]
+    pairs += [(name, saved_args.get(name), current_args.get(name))
+              for name in sorted(current_args.keys() - set(RESUMABLE_CHANGES))]
+    differences = [f"{name}: checkpoint has {old!r}, this call has {new!r}"
+                   for name, old, new in pairs if old != new]
+    if differences:
+        raise ValueError(f"cannot resume from {str(path)!r}: it was made by a different run ("
+                         + "; ".join(differences) + "). The one-cycle schedule depends on these, "
+                         "so pass the same values, or start afresh with resume=False or another "
+                         "out_dir.")
+
+
+def resume(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+           scheduler: torch.optim.lr_scheduler.LRScheduler, meta: dict,
+           device: torch.device) -> Progress:
+    """Load the checkpoint in ``folder`` into the model, optimizer and schedule; say where it stood.
+
+    A checkpoint made with other training arguments (``meta``) is refused. The random state is
+    put back too: mid-epoch, the one from where that epoch began, so that the loop can redraw
+    the batches already trained on and get exactly what it drew the first time.
+    """
+    path = folder / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"resume=True, but there is no checkpoint at {str(path)!r}: "
+                                f"start the run without resume=True, or check out_dir.")
+    checkpoint = load_checkpoint(path)
+    _check_same_run(checkpoint["meta"], meta, path)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    progress = Progress(epoch=checkpoint["epoch"], step=checkpoint["step"],
+                        **checkpoint["partial_epoch"], history=checkpoint["history"],
+                        rng_state={"torch": checkpoint["torch_rng_state"],
+                                   "cuda": checkpoint["cuda_rng_state"]},
+                        epoch_rng_state=checkpoint["epoch_start_rng_state"])
+    set_rng_state(progress.epoch_rng_state if progress.step else progress.rng_state, device)
+    return progress
+
+
+def training_record(folder: str | os.PathLike) -> dict:
+    """The training arguments a run's checkpoint holds: epochs, max_lr, ..., device, precision.
+
+    They are what ``fit_one_cycle`` actually used, not what this machine would pick now.
+    """
+    return load_checkpoint(Path(folder) / CHECKPOINT_FILE)["meta"]["training"]
