@@ -39,8 +39,12 @@ install-dev: $(VENV)/.installed-dev
 lab: install
 	$(BIN)/python -m labutils run --profile auto $(LAB_ARGS)
 
+# The unit and notebook tests, then nbval over the stored notebooks exactly as instructors and
+# CI services type it, on tiny synthetic data and in a run folder of its own (build/, ignored).
 test: install-dev
 	$(BIN)/python -m pytest
+	LABUTILS_PROFILE=smoke LABUTILS_PROGRESS=0 LABUTILS_RUN_DIR=$(CURDIR)/build/nbval-runs \
+		$(BIN)/python -m pytest --nbval-lax notebooks/
 
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev

@@ -31,20 +31,26 @@ RESUMABLE_CHANGES = ("device", "precision", "memory_format", "runtime")
 @dataclass
 class Progress:
     """Where training stands: everything a checkpoint needs to continue exactly from here."""
-    epoch: int = 0               # epochs completed
-    step: int = 0                # batches completed in the epoch under way
-    loss_sum: float = 0.0        # of batch loss x batch size, over those batches
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # batches completed in the epoch under way
+    loss_sum: float = 0.0  # of batch loss x batch size, over those batches
     correct: int = 0
     seen: int = 0
     train_seconds: float = 0.0
     last_lr: float = 0.0
-    rng_state: dict = field(default_factory=dict)        # after the last completed batch
+    rng_state: dict = field(default_factory=dict)  # after the last completed batch
     epoch_rng_state: dict = field(default_factory=dict)  # before the epoch drew its first batch
     history: list = field(default_factory=list)
 
     def partial_epoch(self) -> dict:
-        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen,
-                "train_seconds": self.train_seconds, "last_lr": self.last_lr}
+        return {
+            "loss_sum": self.loss_sum,
+            "correct": self.correct,
+            "seen": self.seen,
+            "train_seconds": self.train_seconds,
+            "last_lr": self.last_lr,
+        }
 
     def start_next_epoch(self) -> None:
         self.epoch += 1
@@ -77,15 +83,23 @@ def check_plain(value, where: str) -> None:
         for index, item in enumerate(value):
             check_plain(item, f"{where}[{index}]")
     elif value is not None and not isinstance(value, (str, int, float, bool)):
-        raise ValueError(f"{where} must hold only str, int, float, bool, None, lists and dicts; "
-                         f"got {type(value).__name__} {value!r}.")
+        raise ValueError(
+            f"{where} must hold only str, int, float, bool, None, lists and dicts; "
+            f"got {type(value).__name__} {value!r}."
+        )
 
 
 # --------------------------------------------------------------------------- save and load
 
-def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, progress: Progress,
-                    meta: dict) -> None:
+
+def save_checkpoint(
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    progress: Progress,
+    meta: dict,
+) -> None:
     """Write ``model.pt`` and ``history.json`` into ``folder``, each one atomically."""
     checkpoint = {
         "model": model.state_dict(),
@@ -110,15 +124,19 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint written by ``fit_one_cycle`` (tensors and plain values only)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}: train with out_dir=... first, "
-                                f"or check the path.")
+        raise FileNotFoundError(
+            f"no checkpoint at {str(path)!r}: train with out_dir=... first, or check the path."
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise ValueError(f"{str(path)!r} is not a readable checkpoint ({error}).") from None
     if not isinstance(checkpoint, dict) or not {"model", "meta", "history"} <= checkpoint.keys():
-        hint = (" It looks like a bare state_dict: load it with model.load_state_dict(...)."
-                if isinstance(checkpoint, dict) else "")
+        hint = (
+            " It looks like a bare state_dict: load it with model.load_state_dict(...)."
+            if isinstance(checkpoint, dict)
+            else ""
+        )
         raise ValueError(f"{str(path)!r} is not a checkpoint written by fit_one_cycle.{hint}")
     return checkpoint
 
@@ -128,9 +146,11 @@ def load_trained_model(path: str | os.PathLike) -> nn.Module:
     checkpoint = load_checkpoint(path)
     meta = checkpoint["meta"]
     if "model_name" not in meta:
-        raise ValueError(f"the checkpoint {str(path)!r} does not say which model it holds "
-                         f"(meta has no 'model_name'): build the model yourself and call "
-                         f"model.load_state_dict(load_checkpoint(path)['model']).")
+        raise ValueError(
+            f"the checkpoint {str(path)!r} does not say which model it holds "
+            f"(meta has no 'model_name'): build the model yourself and call "
+            f"model.load_state_dict(load_checkpoint(path)['model'])."
+        )
     model = models.build_model(meta["model_name"], **meta.get("model_kwargs", {}))
     model.load_state_dict(checkpoint["model"])
     return model.eval()
@@ -138,24 +158,38 @@ def load_trained_model(path: str | os.PathLike) -> nn.Module:
 
 # --------------------------------------------------------------------------- resume
 
+
 def _check_same_run(saved: dict, current: dict, path: Path) -> None:
     names = (saved.keys() | current.keys()) - {"training"}
     pairs = [(name, saved.get(name), current.get(name)) for name in sorted(names)]
     saved_args, current_args = saved.get("training", {}), current["training"]
-    pairs += [(name, saved_args.get(name), current_args.get(name))
-              for name in sorted(current_args.keys() - set(RESUMABLE_CHANGES))]
-    differences = [f"{name}: checkpoint has {old!r}, this call has {new!r}"
-                   for name, old, new in pairs if old != new]
+    pairs += [
+        (name, saved_args.get(name), current_args.get(name))
+        for name in sorted(current_args.keys() - set(RESUMABLE_CHANGES))
+    ]
+    differences = [
+        f"{name}: checkpoint has {old!r}, this call has {new!r}"
+        for name, old, new in pairs
+        if old != new
+    ]
     if differences:
-        raise ValueError(f"cannot resume from {str(path)!r}: it was made by a different run ("
-                         + "; ".join(differences) + "). The one-cycle schedule depends on these, "
-                         "so pass the same values, or start afresh with resume=False or another "
-                         "out_dir.")
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: it was made by a different run ("
+            + "; ".join(differences)
+            + "). The one-cycle schedule depends on these, "
+            "so pass the same values, or start afresh with resume=False or another "
+            "out_dir."
+        )
 
 
-def resume(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-           scheduler: torch.optim.lr_scheduler.LRScheduler, meta: dict,
-           device: torch.device) -> Progress:
+def resume(
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    meta: dict,
+    device: torch.device,
+) -> Progress:
     """Load the checkpoint in ``folder`` into the model, optimizer and schedule; say where it stood.
 
     A checkpoint made with other training arguments (``meta``) is refused. The random state is
@@ -164,18 +198,23 @@ def resume(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     """
     path = folder / CHECKPOINT_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"resume=True, but there is no checkpoint at {str(path)!r}: "
-                                f"start the run without resume=True, or check out_dir.")
+        raise FileNotFoundError(
+            f"resume=True, but there is no checkpoint at {str(path)!r}: "
+            f"start the run without resume=True, or check out_dir."
+        )
     checkpoint = load_checkpoint(path)
     _check_same_run(checkpoint["meta"], meta, path)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
-    progress = Progress(epoch=checkpoint["epoch"], step=checkpoint["step"],
-                        **checkpoint["partial_epoch"], history=checkpoint["history"],
-                        rng_state={"torch": checkpoint["torch_rng_state"],
-                                   "cuda": checkpoint["cuda_rng_state"]},
-                        epoch_rng_state=checkpoint["epoch_start_rng_state"])
+    progress = Progress(
+        epoch=checkpoint["epoch"],
+        step=checkpoint["step"],
+        **checkpoint["partial_epoch"],
+        history=checkpoint["history"],
+        rng_state={"torch": checkpoint["torch_rng_state"], "cuda": checkpoint["cuda_rng_state"]},
+        epoch_rng_state=checkpoint["epoch_start_rng_state"],
+    )
     set_rng_state(progress.epoch_rng_state if progress.step else progress.rng_state, device)
     return progress
 

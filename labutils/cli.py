@@ -19,15 +19,26 @@ from labutils.params import check_int
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every command that reads data shares."""
-    parser.add_argument("--data", choices=sources.SOURCES, default="auto",
-                        help="auto: CIFAR-10 if present or downloadable, else synthetic "
-                             "(default: %(default)s)")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="folder that contains cifar-10-batches-py "
-                             "(default: $CIFAR10_ROOT, else data/ in the repository)")
-    parser.add_argument("--no-verify", dest="verify", action="store_false",
-                        help="accept a copy whose md5 sums differ from the official release "
-                             "(still read safely and checked)")
+    parser.add_argument(
+        "--data",
+        choices=sources.SOURCES,
+        default="auto",
+        help="auto: CIFAR-10 if present or downloadable, else synthetic (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="folder that contains cifar-10-batches-py "
+        "(default: $CIFAR10_ROOT, else data/ in the repository)",
+    )
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="accept a copy whose md5 sums differ from the official release "
+        "(still read safely and checked)",
+    )
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +69,9 @@ def summarize_source(source: sources.DataSource) -> str:
 
 def command_download(args: argparse.Namespace) -> int:
     root = args.root or sources.default_root()
-    checks = download_cifar10(root, archive=args.archive,
-                              md5=ARCHIVE_MD5 if args.verify else None, timeout=args.timeout)
+    checks = download_cifar10(
+        root, archive=args.archive, md5=ARCHIVE_MD5 if args.verify else None, timeout=args.timeout
+    )
     return 0 if all(check.status == "official" for check in checks) else 1
 
 
@@ -69,15 +81,21 @@ def command_verify(args: argparse.Namespace) -> int:
     print(f"{root / data.BATCH_FOLDER}\n{data.format_file_checks(checks)}")
     official = all(check.status == "official" for check in checks)
     if not official:
-        print("\nNot every file is official. " + (
-            "These are synthetic files." if data.is_synthetic(root) else
-            "Download again, or read this copy with --no-verify if you trust it."))
+        print(
+            "\nNot every file is official. "
+            + (
+                "These are synthetic files."
+                if data.is_synthetic(root)
+                else "Download again, or read this copy with --no-verify if you trust it."
+            )
+        )
     return 0 if official else 1
 
 
 def command_synthetic(args: argparse.Namespace) -> int:
-    folder = data.write_synthetic_cifar10(args.root, args.train_per_class,
-                                          args.test_per_class, args.seed)
+    folder = data.write_synthetic_cifar10(
+        args.root, args.train_per_class, args.test_per_class, args.seed
+    )
     count = 10 * (args.train_per_class + args.test_per_class)
     print(f"Wrote {count} synthetic images (not CIFAR-10) in the CIFAR-10 format to {folder}")
     return 0
@@ -95,16 +113,29 @@ def add_data_commands(commands) -> None:
 
     download = actions.add_parser("download", help="install the official archive (md5-checked)")
     download.add_argument("--root", type=Path, default=None, help="where to install")
-    download.add_argument("--archive", type=Path, default=None,
-                          help=f"install from a local copy of {data.ARCHIVE_NAME} instead")
-    download.add_argument("--no-verify", dest="verify", action="store_false",
-                          help="accept an archive whose md5 is not the official one")
-    download.add_argument("--timeout", type=float, default=30.0,
-                          help="seconds to wait on the network (default: %(default)s)")
+    download.add_argument(
+        "--archive",
+        type=Path,
+        default=None,
+        help=f"install from a local copy of {data.ARCHIVE_NAME} instead",
+    )
+    download.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="accept an archive whose md5 is not the official one",
+    )
+    download.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait on the network (default: %(default)s)",
+    )
     download.set_defaults(handler=command_download)
 
-    verify = actions.add_parser("verify", help="compare every file with the official md5; "
-                                               "exit 0 only if all are official")
+    verify = actions.add_parser(
+        "verify", help="compare every file with the official md5; exit 0 only if all are official"
+    )
     verify.add_argument("--root", type=Path, default=None)
     verify.set_defaults(handler=command_verify)
 
@@ -145,44 +176,74 @@ def command_train(args: argparse.Namespace) -> int:
     settings = resolve_settings(args, source.is_synthetic)
     model = models.build_model(args.model)
     train_loader, test_loader = loaders.make_loaders(
-        source, settings["batch_size"], augment=settings["augment"], seed=args.seed,
-        device=device, channels_last=runtime.use_channels_last(model, device))
+        source,
+        settings["batch_size"],
+        augment=settings["augment"],
+        seed=args.seed,
+        device=device,
+        channels_last=runtime.use_channels_last(model, device),
+    )
     out = args.out or Path("runs") / args.model
     start = time.perf_counter()
     history = train.fit_one_cycle(
-        model, train_loader, test_loader, settings["epochs"], settings["max_lr"],
-        weight_decay=settings["weight_decay"], grad_clip=settings["grad_clip"], device=device,
-        out_dir=out, resume=args.resume,
-        meta={"model_name": args.model, "model_kwargs": {}, "data": source.label})
-    info = runs.run_info(args.model, source, model, settings, out, args.seed,
-                    time.perf_counter() - start)
+        model,
+        train_loader,
+        test_loader,
+        settings["epochs"],
+        settings["max_lr"],
+        weight_decay=settings["weight_decay"],
+        grad_clip=settings["grad_clip"],
+        device=device,
+        out_dir=out,
+        resume=args.resume,
+        meta={"model_name": args.model, "model_kwargs": {}, "data": source.label},
+    )
+    info = runs.run_info(
+        args.model, source, model, settings, out, args.seed, time.perf_counter() - start
+    )
     runs.save_run_info(out, info)
     final = history[-1]
-    print(f"{args.model}: test accuracy {final['test_acc']:.2%} after {final['epoch']} epochs "
-          f"on {source.label}; saved {out / runs.HISTORY_FILE} and {out / runs.CHECKPOINT_FILE}")
+    print(
+        f"{args.model}: test accuracy {final['test_acc']:.2%} after {final['epoch']} epochs "
+        f"on {source.label}; saved {out / runs.HISTORY_FILE} and {out / runs.CHECKPOINT_FILE}"
+    )
     return 0
 
 
 def add_train_command(commands) -> None:
     parser = commands.add_parser(
-        "train", help="train one model with the one-cycle policy",
-        description="Train one model. Unset options take the profile's value for the model.")
+        "train",
+        help="train one model with the one-cycle policy",
+        description="Train one model. Unset options take the profile's value for the model.",
+    )
     parser.add_argument("--model", required=True, choices=models.MODEL_NAMES)
-    parser.add_argument("--profile", default="auto", choices=("auto", *profiles.PROFILE_NAMES),
-                        help="default settings: smoke | cpu | gpu (auto: gpu if CUDA, else cpu)")
+    parser.add_argument(
+        "--profile",
+        default="auto",
+        choices=("auto", *profiles.PROFILE_NAMES),
+        help="default settings: smoke | cpu | gpu (auto: gpu if CUDA, else cpu)",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-lr", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--grad-clip", type=float, help="clip each gradient value (0: off)")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                        help="random crops and flips of the training images")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random crops and flips of the training images",
+    )
     add_data_arguments(parser)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="run folder for history.json, model.pt, run.json "
-                             "(default: runs/MODEL)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run saved in --out")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="run folder for history.json, model.pt, run.json (default: runs/MODEL)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run saved in --out"
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_device_argument(parser)
     parser.set_defaults(handler=command_train)
@@ -207,17 +268,24 @@ def command_run(args: argparse.Namespace) -> int:
 
 def add_run_command(commands) -> None:
     parser = commands.add_parser(
-        "run", help="execute the whole notebook series with papermill into a run folder",
+        "run",
+        help="execute the whole notebook series with papermill into a run folder",
         description="Execute notebooks 01-04 (03 once per model) with papermill. The run "
-                    "folder gets the executed notebooks, each model's files, the figures and "
-                    "summary.md.")
-    parser.add_argument("--profile", default="auto", choices=("auto", *profiles.PROFILE_NAMES),
-                        help="smoke: tiny synthetic data, a minute or two; cpu: about an hour "
-                             "on 2 cores; gpu: 20 epochs per model, as the report trained; auto: gpu if "
-                             "CUDA is available, else cpu (default: %(default)s)")
+        "folder gets the executed notebooks, each model's files, the figures and "
+        "summary.md.",
+    )
+    parser.add_argument(
+        "--profile",
+        default="auto",
+        choices=("auto", *profiles.PROFILE_NAMES),
+        help="smoke: tiny synthetic data, a minute or two; cpu: about an hour "
+        "on 2 cores; gpu: 20 epochs per model, as the report trained; auto: gpu if "
+        "CUDA is available, else cpu (default: %(default)s)",
+    )
     add_data_arguments(parser)
-    parser.add_argument("--out", type=Path, default=Path("runs/latest"),
-                        help="run folder (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/latest"), help="run folder (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.set_defaults(handler=command_run)
 
@@ -227,14 +295,16 @@ def add_run_command(commands) -> None:
 
 def format_result(result: dict) -> str:
     """One line for one seed: accuracy with and without TTA, and where the seconds went."""
-    return (f"seed {result['seed']}: test_acc {result['test_acc']:.4f} "
-            f"(without TTA {result['test_acc_no_tta']:.4f})  {result['seconds']:.1f}s "
-            f"(whitening {result['seconds_whiten']:.1f}s, training {result['seconds_train']:.1f}s,"
-            f" TTA evaluation {result['seconds_tta']:.1f}s)")
+    return (
+        f"seed {result['seed']}: test_acc {result['test_acc']:.4f} "
+        f"(without TTA {result['test_acc_no_tta']:.4f})  {result['seconds']:.1f}s "
+        f"(whitening {result['seconds_whiten']:.1f}s, training {result['seconds_train']:.1f}s,"
+        f" TTA evaluation {result['seconds_tta']:.1f}s)"
+    )
 
 
 def command_speedrun(args: argparse.Namespace) -> int:
-    """Run the recipe for ``--seeds`` seeds; the last line is ``mean_test_acc=... mean_seconds=...``."""
+    """Run the recipe for ``--seeds`` seeds; the last line gives the mean accuracy and seconds."""
     check_int("--seeds", args.seeds, minimum=1)
     runtime.keep_freed_memory()  # as in command_train: a training process reuses freed memory
     device = runtime.select_device(args.device)
@@ -245,12 +315,21 @@ def command_speedrun(args: argparse.Namespace) -> int:
     speed_data = speedrun.load_data(source, device)  # read once, before any clock starts
     results = []
     for seed in range(args.seeds):
-        result = speedrun.run_speedrun(speed_data, epochs=args.epochs,
-                                       batch_size=args.batch_size, tta_level=args.tta, seed=seed,
-                                       device=device, precision=args.precision, recipe=recipe)
+        result = speedrun.run_speedrun(
+            speed_data,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            tta_level=args.tta,
+            seed=seed,
+            device=device,
+            precision=args.precision,
+            recipe=recipe,
+        )
         if seed == 0:
-            print(f"recipe {name}: {result['epochs']} epochs, batches of "
-                  f"{result['batch_size']}; {result['runtime']}")
+            print(
+                f"recipe {name}: {result['epochs']} epochs, batches of "
+                f"{result['batch_size']}; {result['runtime']}"
+            )
         print(format_result(result), flush=True)
         results.append(result)
     mean_acc = statistics.fmean(result["test_acc"] for result in results)
@@ -262,29 +341,49 @@ def command_speedrun(args: argparse.Namespace) -> int:
 def add_speedrun_command(commands) -> None:
     """Register ``speedrun`` on the sub-command parsers of ``python -m labutils``."""
     parser = commands.add_parser(
-        "speedrun", help="train airbench94's fast recipe, several seeds; print accuracy and time",
+        "speedrun",
+        help="train airbench94's fast recipe, several seeds; print accuracy and time",
         description="Train airbench94's network and recipe (94% on CIFAR-10 in 8 epochs with "
-                    "Muon, 9.9 without) once per seed. Seconds count the whitening, the "
-                    "training and the test-time-augmented evaluation, not reading the files.")
+        "Muon, 9.9 without) once per seed. Seconds count the whitening, the "
+        "training and the test-time-augmented evaluation, not reading the files.",
+    )
     add_data_arguments(parser)
-    parser.add_argument("--recipe", choices=("auto", *speedrun.RECIPES), default="auto",
-                        help="airbench94: Nesterov SGD and lookahead, 9.9 epochs of 1024; "
-                             "airbench94_muon: Muon for the filters, 8 epochs of 2000; cpu: "
-                             "airbench94_muon with narrower conv groups, for CPUs; auto: cpu on "
-                             "a CPU, else airbench94_muon (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="runs, with seeds 0, 1, ... (default: %(default)s)")
-    parser.add_argument("--epochs", type=float, default=None,
-                        help="epochs, fractions allowed (default: the recipe's)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="images per step (default: the recipe's)")
-    parser.add_argument("--tta", type=int, choices=speedrun.TTA_LEVELS, default=2,
-                        help="test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel "
-                             "shifts (default: %(default)s)")
+    parser.add_argument(
+        "--recipe",
+        choices=("auto", *speedrun.RECIPES),
+        default="auto",
+        help="airbench94: Nesterov SGD and lookahead, 9.9 epochs of 1024; "
+        "airbench94_muon: Muon for the filters, 8 epochs of 2000; cpu: "
+        "airbench94_muon with narrower conv groups, for CPUs; auto: cpu on "
+        "a CPU, else airbench94_muon (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="runs, with seeds 0, 1, ... (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="epochs, fractions allowed (default: the recipe's)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="images per step (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--tta",
+        type=int,
+        choices=speedrun.TTA_LEVELS,
+        default=2,
+        help="test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel "
+        "shifts (default: %(default)s)",
+    )
     add_device_argument(parser)
-    parser.add_argument("--precision", default="auto", choices=runtime.PRECISION_CHOICES,
-                        help="auto: bf16 autocast where the hardware runs it natively "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=runtime.PRECISION_CHOICES,
+        help="auto: bf16 autocast where the hardware runs it natively (default: %(default)s)",
+    )
     parser.set_defaults(handler=command_speedrun)
 
 
@@ -298,8 +397,10 @@ def command_student(args: argparse.Namespace) -> int:
     written = grading.write_student_edition(args.source or runner.NOTEBOOK_FOLDER, args.out)
     for path in written:
         print(f"wrote {path}")
-    print(f"Student edition: {len(written)} notebooks in {args.out} "
-          f"({time.perf_counter() - start:.1f} s). Solutions, outputs and hidden tests removed.")
+    print(
+        f"Student edition: {len(written)} notebooks in {args.out} "
+        f"({time.perf_counter() - start:.1f} s). Solutions, outputs and hidden tests removed."
+    )
     return 0
 
 
@@ -309,8 +410,10 @@ def command_check(args: argparse.Namespace) -> int:
     everything_passed = True
     for path in args.notebooks:
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: give the path of a notebook, for "
-                                    f"example notebooks/02_models.ipynb.")
+            raise FileNotFoundError(
+                f"{path} does not exist: give the path of a notebook, for "
+                f"example notebooks/02_models.ipynb."
+            )
         start = time.perf_counter()
         print(f"checking {path} (profile {args.profile}) ...", flush=True)
         results = grading.grade_executed(grading.execute_for_check(path, args.profile))
@@ -322,26 +425,41 @@ def command_check(args: argparse.Namespace) -> int:
 
 def add_teaching_commands(commands) -> None:
     student = commands.add_parser(
-        "student", help="write the student edition of the notebooks (nbgrader stubs, no outputs)",
+        "student",
+        help="write the student edition of the notebooks (nbgrader stubs, no outputs)",
         description="Write the student edition: every solution region replaced by nbgrader's "
-                    "stub, outputs cleared, hidden tests removed, with nbgrader's own "
-                    "preprocessors.")
-    student.add_argument("--out", type=Path, default=Path("student"),
-                         help="folder for the student notebooks (default: %(default)s)")
-    student.add_argument("--source", type=Path, default=None,
-                         help="folder of solution notebooks (default: the lab's notebooks/)")
+        "stub, outputs cleared, hidden tests removed, with nbgrader's own "
+        "preprocessors.",
+    )
+    student.add_argument(
+        "--out",
+        type=Path,
+        default=Path("student"),
+        help="folder for the student notebooks (default: %(default)s)",
+    )
+    student.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="folder of solution notebooks (default: the lab's notebooks/)",
+    )
     student.set_defaults(handler=command_student)
 
     check = commands.add_parser(
-        "check", help="self-check: run notebooks and report every exercise",
+        "check",
+        help="self-check: run notebooks and report every exercise",
         description="Execute each notebook in a fresh kernel (an error in one cell does not "
-                    "stop the rest) and print one line per exercise: passed, failed (with the "
-                    "check's message) or not attempted, then the points. Exit 0 only when "
-                    "every check passes.")
+        "stop the rest) and print one line per exercise: passed, failed (with the "
+        "check's message) or not attempted, then the points. Exit 0 only when "
+        "every check passes.",
+    )
     check.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
-    check.add_argument("--profile", default="smoke", choices=profiles.PROFILE_NAMES,
-                       help="smoke: tiny synthetic data, seconds per notebook "
-                            "(default: %(default)s)")
+    check.add_argument(
+        "--profile",
+        default="smoke",
+        choices=profiles.PROFILE_NAMES,
+        help="smoke: tiny synthetic data, seconds per notebook (default: %(default)s)",
+    )
     check.set_defaults(handler=command_check)
 
 
@@ -357,8 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Errors whose message says what went wrong and what to do: no traceback needed.
-STUDENT_ERRORS = (data.CIFAR10FileError, DownloadError, train.TrainingDiverged, ValueError,
-                  FileNotFoundError)
+STUDENT_ERRORS = (
+    data.CIFAR10FileError,
+    DownloadError,
+    train.TrainingDiverged,
+    ValueError,
+    FileNotFoundError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

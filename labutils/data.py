@@ -42,8 +42,16 @@ OFFICIAL_MD5: dict[str, str] = {
 ALL_FILES: tuple[str, ...] = (*TRAIN_FILES, *TEST_FILES, META_FILE)
 
 CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 # Per-channel mean and standard deviation of the 50 000 official training images, in [0, 1].
 MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
@@ -107,8 +115,17 @@ def read_pickle(path: str | os.PathLike, encoding: str = "latin1") -> dict:
             f"Refused to load {path}: {error}. The file may be tampered with: delete it and "
             f"download the data again."
         ) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError, struct.error) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        struct.error,
+    ) as error:
         size = path.stat().st_size
         raise CIFAR10FileError(
             f"{path} ({size} bytes) is not a readable CIFAR-10 pickle "
@@ -119,14 +136,18 @@ def read_pickle(path: str | os.PathLike, encoding: str = "latin1") -> dict:
 
 def _text_keys(record: dict) -> dict:
     """Turn the bytes keys of ``encoding="bytes"`` into text, so both views check alike."""
-    return {key.decode("latin1") if isinstance(key, bytes) else key: value
-            for key, value in record.items()}
+    return {
+        key.decode("latin1") if isinstance(key, bytes) else key: value
+        for key, value in record.items()
+    }
 
 
 def check_batch(record: object, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Check a loaded batch and return (images uint8 [N, 32, 32, 3], labels int64 [N])."""
     if not isinstance(record, dict):
-        raise CIFAR10FileError(f"{path} holds a {type(record).__name__}, not a CIFAR-10 batch dict.")
+        raise CIFAR10FileError(
+            f"{path} holds a {type(record).__name__}, not a CIFAR-10 batch dict."
+        )
     record = _text_keys(record)
     missing = [key for key in ("data", "labels") if key not in record]
     if missing:
@@ -134,11 +155,18 @@ def check_batch(record: object, path: str | os.PathLike) -> tuple[np.ndarray, np
             f"{path} has no {missing} key(s) (keys found: {sorted(record)}): not a CIFAR-10 batch."
         )
     data = record["data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != PIXELS_PER_IMAGE:
-        found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != PIXELS_PER_IMAGE
+    ):
+        found = (
+            f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        )
         raise CIFAR10FileError(
-            f"{path}: 'data' should be a uint8 array of shape (N, {PIXELS_PER_IMAGE}), found {found}."
+            f"{path}: 'data' should be a uint8 array of shape (N, {PIXELS_PER_IMAGE}), "
+            f"found {found}."
         )
     labels = np.asarray(record["labels"])
     if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
@@ -159,7 +187,9 @@ def check_meta(record: object, path: str | os.PathLike) -> list[str]:
     """Check a loaded ``batches.meta`` and return its 10 class names."""
     names = _text_keys(record).get("label_names") if isinstance(record, dict) else None
     if not isinstance(names, list) or len(names) != len(CLASSES):
-        raise CIFAR10FileError(f"{path}: expected a dict with 10 'label_names', found {names!r:.80}.")
+        raise CIFAR10FileError(
+            f"{path}: expected a dict with 10 'label_names', found {names!r:.80}."
+        )
     return [name.decode("latin1") if isinstance(name, bytes) else str(name) for name in names]
 
 
@@ -272,8 +302,9 @@ def split_files(split: str) -> tuple[str, ...]:
     return TRAIN_FILES if split == "train" else TEST_FILES
 
 
-def load_cifar10(root: str | os.PathLike, split: str = "train",
-                 verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(
+    root: str | os.PathLike, split: str = "train", verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Load a split as (images uint8 [N, 32, 32, 3], labels int64 [N]), read safely.
 
     With ``verify=True`` files whose md5 differs from the official release are refused.
@@ -299,8 +330,14 @@ def load_class_names(root: str | os.PathLike, verify: bool = True) -> list[str]:
 class CIFAR10(torch.utils.data.Dataset):
     """A torchvision-style dataset of ``(PIL image, label)`` items, read through the safe reader."""
 
-    def __init__(self, root: str | os.PathLike, train: bool = True, transform=None,
-                 target_transform=None, verify: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        train: bool = True,
+        transform=None,
+        target_transform=None,
+        verify: bool = True,
+    ) -> None:
         self.root = Path(root).expanduser()
         self.train = train
         self.transform = transform
@@ -327,6 +364,7 @@ def __getattr__(name: str):
     # ``synthetic``, which imports this module; importing it here, on first use, avoids a cycle.
     if name == "write_synthetic_cifar10":
         from labutils.synthetic import write_synthetic_cifar10
+
         return write_synthetic_cifar10
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -18,8 +18,15 @@ from pathlib import Path
 
 from torchvision.datasets.utils import calculate_md5, download_url
 
-from labutils.data import (ARCHIVE_MD5, ARCHIVE_NAME, BATCH_FOLDER, URL, FileCheck,
-                           format_file_checks, verify_files)
+from labutils.data import (
+    ARCHIVE_MD5,
+    ARCHIVE_NAME,
+    BATCH_FOLDER,
+    URL,
+    FileCheck,
+    format_file_checks,
+    verify_files,
+)
 
 
 class DownloadError(RuntimeError):
@@ -108,9 +115,13 @@ def already_installed(root: Path) -> list[FileCheck] | None:
     return checks if all(check.status == "official" for check in checks) else None
 
 
-def download_cifar10(root: str | os.PathLike, archive: str | os.PathLike | None = None,
-                     url: str = URL, md5: str | None = ARCHIVE_MD5,
-                     timeout: float = 30.0) -> list[FileCheck]:
+def download_cifar10(
+    root: str | os.PathLike,
+    archive: str | os.PathLike | None = None,
+    url: str = URL,
+    md5: str | None = ARCHIVE_MD5,
+    timeout: float = 30.0,
+) -> list[FileCheck]:
     """Install CIFAR-10 under ``root`` from ``url`` (or a local ``archive``); returns the checks."""
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ class Exercises:
         if self.has_passed(name):
             print(f"Using your {name}: its check passed.")
             return yours
-        print(f"Using labutils' {name}: your version has not passed its check yet "
-              f"(finish the exercise and run its check cell to use your own).")
+        print(
+            f"Using labutils' {name}: your version has not passed its check yet "
+            f"(finish the exercise and run its check cell to use your own)."
+        )
         return reference

@@ -31,8 +31,14 @@ def nbgrader_metadata(kind: str, grade_id: str, points: float = 0) -> dict:
     """nbgrader's cell metadata for an ``answer``, ``check`` or ``written`` cell."""
     if kind not in ("answer", "check", "written"):
         raise ValueError(f"kind = {kind!r}: use 'answer', 'check' or 'written'.")
-    metadata = {"grade": kind != "answer", "grade_id": grade_id, "locked": kind == "check",
-                "schema_version": SCHEMA_VERSION, "solution": kind != "check", "task": False}
+    metadata = {
+        "grade": kind != "answer",
+        "grade_id": grade_id,
+        "locked": kind == "check",
+        "schema_version": SCHEMA_VERSION,
+        "solution": kind != "check",
+        "task": False,
+    }
     if kind != "answer":
         metadata["points"] = points
     return metadata
@@ -42,32 +48,52 @@ def answer_cell(source: str, grade_id: str) -> nbformat.NotebookNode:
     """A code cell the student completes; ``source`` marks the solution region."""
     if "### BEGIN SOLUTION" not in source or "### END SOLUTION" not in source:
         raise ValueError(f"answer cell {grade_id!r} needs ### BEGIN SOLUTION / ### END SOLUTION")
-    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader_metadata("answer", grade_id)})
+    return nbformat.v4.new_code_cell(
+        source, metadata={"nbgrader": nbgrader_metadata("answer", grade_id)}
+    )
 
 
 def check_cell(source: str, grade_id: str, points: float) -> nbformat.NotebookNode:
     """A locked code cell of ``assert``s worth ``points``."""
     return nbformat.v4.new_code_cell(
-        source, metadata={"nbgrader": nbgrader_metadata("check", grade_id, points)})
+        source, metadata={"nbgrader": nbgrader_metadata("check", grade_id, points)}
+    )
 
 
 def written_cell(source: str, grade_id: str, points: float) -> nbformat.NotebookNode:
     """A markdown cell the student writes an answer in, graded by hand."""
     return nbformat.v4.new_markdown_cell(
-        source, metadata={"nbgrader": nbgrader_metadata("written", grade_id, points)})
+        source, metadata={"nbgrader": nbgrader_metadata("written", grade_id, points)}
+    )
 
 
 def _student_preprocessors() -> list:
     """nbgrader's ``generate_assignment`` pipeline, in its order, without the gradebook database."""
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,
-                                        ClearOutput, ClearSolutions, ComputeChecksums, LockCells)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+    )
 
-    return [LockCells(), ClearSolutions(), ClearOutput(), CheckCellMetadata(), ComputeChecksums(),
-            ClearHiddenTests(), ClearMarkScheme(), ComputeChecksums(), CheckCellMetadata()]
+    return [
+        LockCells(),
+        ClearSolutions(),
+        ClearOutput(),
+        CheckCellMetadata(),
+        ComputeChecksums(),
+        ClearHiddenTests(),
+        ClearMarkScheme(),
+        ComputeChecksums(),
+        CheckCellMetadata(),
+    ]
 
 
 def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The student's copy of a solution notebook: stubs for solutions, no outputs, no hidden tests."""
+    """The student's copy of a solution notebook: solutions stubbed, no outputs, no hidden tests."""
     notebook = nbformat.from_dict(notebook)  # a copy: the preprocessors work in place
     resources: dict = {}
     for preprocessor in _student_preprocessors():
@@ -82,8 +108,10 @@ def write_student_edition(source: Path, out: Path) -> list[Path]:
     """Write the student edition of every notebook in ``source`` into ``out``; return the paths."""
     notebooks = sorted(Path(source).glob("*.ipynb"))
     if not notebooks:
-        raise FileNotFoundError(f"No notebook (*.ipynb) in {Path(source).resolve()}: point "
-                                f"--source at the lab's notebooks/ folder.")
+        raise FileNotFoundError(
+            f"No notebook (*.ipynb) in {Path(source).resolve()}: point "
+            f"--source at the lab's notebooks/ folder."
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -96,6 +124,7 @@ def write_student_edition(source: Path, out: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- the self-check
 
+
 @dataclass
 class ExerciseResult:
     """What the self-check found for one graded cell: a check, or a written answer."""
@@ -103,7 +132,9 @@ class ExerciseResult:
     grade_id: str
     kind: str  # "check" | "written"
     points: float
-    status: str  # check: "passed" | "failed" | "not attempted"; written: "answered" | "not attempted"
+    status: (
+        str  # check: "passed" | "failed" | "not attempted"; written: "answered" | "not attempted"
+    )
     message: str = ""
 
     @property
@@ -140,8 +171,11 @@ def grade_executed(notebook: nbformat.NotebookNode) -> list[ExerciseResult]:
         grade_id, points = grading.get("grade_id", "?"), float(grading.get("points", 0))
         if cell.cell_type == "markdown" and grading.get("grade"):
             blank = TEXT_STUB in cell.source or not cell.source.strip()
-            results.append(ExerciseResult(grade_id, "written", points,
-                                          "not attempted" if blank else "answered"))
+            results.append(
+                ExerciseResult(
+                    grade_id, "written", points, "not attempted" if blank else "answered"
+                )
+            )
         elif cell.cell_type == "code" and grading.get("grade"):
             error = _error_message(cell)
             status = "not attempted" if stubbed else "failed" if error else "passed"
@@ -157,21 +191,38 @@ def grade_executed(notebook: nbformat.NotebookNode) -> list[ExerciseResult]:
 
 def _reads_runs(notebook: nbformat.NotebookNode) -> bool:
     """Whether the notebook compares trained runs (notebook 04 does) and so needs some first."""
-    return any("runs.find_runs(" in cell.source for cell in notebook.cells
-               if cell.cell_type == "code")
+    return any(
+        "runs.find_runs(" in cell.source for cell in notebook.cells if cell.cell_type == "code"
+    )
 
 
 def train_smoke_runs(run_dir: Path, models: tuple[str, ...] = ("mlp", "cnn", "resnet9")) -> None:
     """Small runs of each model on the smoke profile, with the lab's own ``train`` command."""
     for model in models:
-        command = [sys.executable, "-m", "labutils", "train", "--model", model,
-                   "--profile", "smoke", "--out", str(run_dir / model)]
-        subprocess.run(command, check=True, capture_output=True, text=True,
-                       env={**os.environ, "LABUTILS_PROGRESS": "0"})
+        command = [
+            sys.executable,
+            "-m",
+            "labutils",
+            "train",
+            "--model",
+            model,
+            "--profile",
+            "smoke",
+            "--out",
+            str(run_dir / model),
+        ]
+        subprocess.run(
+            command,
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LABUTILS_PROGRESS": "0"},
+        )
 
 
-def execute_for_check(path: Path, profile: str = "smoke", run_dir: Path | None = None,
-                      timeout: int = 900) -> nbformat.NotebookNode:
+def execute_for_check(
+    path: Path, profile: str = "smoke", run_dir: Path | None = None, timeout: int = 900
+) -> nbformat.NotebookNode:
     """Run a notebook in a fresh kernel, errors allowed in every cell; return it executed.
 
     The notebook runs in its own folder with ``PROFILE`` set to ``profile`` and ``RUN_DIR`` to
@@ -187,11 +238,20 @@ def execute_for_check(path: Path, profile: str = "smoke", run_dir: Path | None =
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="labutils-check-"))
     if _reads_runs(notebook) and not any(run_dir.glob("*/history.json")):
         train_smoke_runs(run_dir)
-    notebook = parameterize_notebook(notebook, {"PROFILE": profile, "RUN_DIR": str(run_dir)},
-                                     kernel_name="python3", language="python")
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            kernel_manager_class=LocalKernelManager,
-                            resources={"metadata": {"path": str(Path(path).resolve().parent)}})
+    notebook = parameterize_notebook(
+        notebook,
+        {"PROFILE": profile, "RUN_DIR": str(run_dir)},
+        kernel_name="python3",
+        language="python",
+    )
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        kernel_manager_class=LocalKernelManager,
+        resources={"metadata": {"path": str(Path(path).resolve().parent)}},
+    )
     client.execute(env={**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"})
     return notebook
 
@@ -209,9 +269,12 @@ def format_results(name: str, results: list[ExerciseResult]) -> str:
     """The self-check's report: one line per exercise, then the points of the checks."""
     checks = [result for result in results if result.kind == "check"]
     passed = sum(result.status == "passed" for result in checks)
-    lines = [name, *map(_result_line, results),
-             f"  points: {sum(r.earned for r in checks):g} of {sum(r.points for r in checks):g}"
-             f" ({passed} of {len(checks)} checks passed)"]
+    lines = [
+        name,
+        *map(_result_line, results),
+        f"  points: {sum(r.earned for r in checks):g} of {sum(r.points for r in checks):g}"
+        f" ({passed} of {len(checks)} checks passed)",
+    ]
     return "\n".join(lines)
 
 

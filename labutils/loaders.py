@@ -71,19 +71,36 @@ def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 class TensorLoader:
     """Yield ``(images, labels)`` batches like a DataLoader, from a split kept as one tensor."""
 
-    def __init__(self, images, labels, batch_size: int, *, shuffle: bool = False,
-                 augment: bool = False, drop_last: bool = False, seed: int = 0,
-                 device: str | torch.device = "cpu", channels_last: bool = False,
-                 padding: int = 4, mean=MEAN, std=STD) -> None:
+    def __init__(
+        self,
+        images,
+        labels,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        augment: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        channels_last: bool = False,
+        padding: int = 4,
+        mean=MEAN,
+        std=STD,
+    ) -> None:
         check_int("batch_size", batch_size, minimum=1)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
         self.images = torch.as_tensor(images, dtype=torch.uint8).to(self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
-        if self.images.ndim != 4 or self.images.shape[3] != 3 \
-                or len(self.images) != len(self.labels):
-            raise ValueError(f"expected images [N, 32, 32, 3] and N labels, got "
-                             f"{tuple(self.images.shape)} and {tuple(self.labels.shape)}.")
+        if (
+            self.images.ndim != 4
+            or self.images.shape[3] != 3
+            or len(self.images) != len(self.labels)
+        ):
+            raise ValueError(
+                f"expected images [N, 32, 32, 3] and N labels, got "
+                f"{tuple(self.images.shape)} and {tuple(self.labels.shape)}."
+            )
         self.shuffle, self.augment, self.drop_last = shuffle, augment, drop_last
         self.seed, self.channels_last, self.padding = seed, channels_last, padding
         self.mean, self.std = mean, std
@@ -111,7 +128,7 @@ class TensorLoader:
         else:
             order = torch.arange(self.num_images, device=self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            indices = order[start:start + self.batch_size]
+            indices = order[start : start + self.batch_size]
             yield self._make_batch(self.images[indices], generator), self.labels[indices]
 
     def _make_batch(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -122,17 +139,26 @@ class TensorLoader:
         return batch.contiguous(memory_format=memory_format)
 
 
-def make_loaders(source, batch_size: int, *, augment: bool = True, seed: int = 0,
-                 device: str | torch.device = "cpu", channels_last: bool = False,
-                 test_batch_size: int | None = None) -> tuple[TensorLoader, TensorLoader]:
+def make_loaders(
+    source,
+    batch_size: int,
+    *,
+    augment: bool = True,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+    test_batch_size: int | None = None,
+) -> tuple[TensorLoader, TensorLoader]:
     """Train and test loaders for a ``DataSource``: shuffled and augmented, then plain."""
     train_images, train_labels = source.load("train")
     test_images, test_labels = source.load("test")
     common = dict(device=device, channels_last=channels_last)
-    train_loader = TensorLoader(train_images, train_labels, batch_size, shuffle=True,
-                                augment=augment, seed=seed, **common)
-    test_loader = TensorLoader(test_images, test_labels,
-                               test_batch_size or max(batch_size, 500), **common)
+    train_loader = TensorLoader(
+        train_images, train_labels, batch_size, shuffle=True, augment=augment, seed=seed, **common
+    )
+    test_loader = TensorLoader(
+        test_images, test_labels, test_batch_size or max(batch_size, 500), **common
+    )
     return train_loader, test_loader
 
 
@@ -141,17 +167,22 @@ REPORT_MEAN = REPORT_STD = (0.5, 0.5, 0.5)  # what the report normalised with
 
 def report_transform() -> transforms.Compose:
     """The report's per-image transform: PIL -> tensor in [0, 1] -> [-1, 1]."""
-    return transforms.Compose([transforms.ToTensor(),
-                               transforms.Normalize(REPORT_MEAN, REPORT_STD)])
+    return transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize(REPORT_MEAN, REPORT_STD)]
+    )
 
 
-def report_loaders(root: str | os.PathLike, batch_size: int = 64, verify: bool = True,
-                   num_workers: int = 0) -> tuple[torch.utils.data.DataLoader, ...]:
+def report_loaders(
+    root: str | os.PathLike, batch_size: int = 64, verify: bool = True, num_workers: int = 0
+) -> tuple[torch.utils.data.DataLoader, ...]:
     """The report's pipeline: our safe ``CIFAR10`` dataset, per-sample transforms, a DataLoader."""
     check_int("batch_size", batch_size, minimum=1)
     loaders = []
     for train in (True, False):
         dataset = CIFAR10(root, train=train, transform=report_transform(), verify=verify)
-        loaders.append(torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=train, num_workers=num_workers))
+        loaders.append(
+            torch.utils.data.DataLoader(
+                dataset, batch_size=batch_size, shuffle=train, num_workers=num_workers
+            )
+        )
     return tuple(loaders)

@@ -23,11 +23,16 @@ IN_CHANNELS = 3  # red, green, blue
 
 # --------------------------------------------------------------------------- MLP
 
+
 class MLP(nn.Module):
     """A multi-layer perceptron: the image flattened to 3072 numbers, then linear layers."""
 
-    def __init__(self, num_classes: int = NUM_CLASSES, hidden: tuple[int, ...] = (512, 256, 128),
-                 dropout: float = 0.25) -> None:
+    def __init__(
+        self,
+        num_classes: int = NUM_CLASSES,
+        hidden: tuple[int, ...] = (512, 256, 128),
+        dropout: float = 0.25,
+    ) -> None:
         super().__init__()
         sizes = [IN_CHANNELS * IMAGE_SIZE * IMAGE_SIZE, *hidden]
         layers: list[nn.Module] = [nn.Flatten()]
@@ -41,6 +46,7 @@ class MLP(nn.Module):
 
 
 # --------------------------------------------------------------------------- CNN
+
 
 def conv_bn_relu(in_channels: int, out_channels: int, bias: bool = True) -> nn.Sequential:
     """A 3x3 convolution that keeps the image size, then batch normalisation and ReLU."""
@@ -80,6 +86,7 @@ class CNN(nn.Module):
 
 # --------------------------------------------------------------------------- residual block
 
+
 class ResidualBlock(nn.Module):
     """A basic residual block: relu(x + bn(conv(relu(bn(conv(x)))))).
 
@@ -105,6 +112,7 @@ class ResidualBlock(nn.Module):
 
 # --------------------------------------------------------------------------- ResNet9
 
+
 def conv_block(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
     """conv3x3-BN-ReLU, halving the image size with 2x2 max pooling when ``pool`` is True."""
     layers: list[nn.Module] = [
@@ -122,14 +130,14 @@ class ResNet9(nn.Module):
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
-        self.conv1 = conv_block(IN_CHANNELS, 64)             # 64 x 32 x 32
-        self.conv2 = conv_block(64, 128, pool=True)          # 128 x 16 x 16
+        self.conv1 = conv_block(IN_CHANNELS, 64)  # 64 x 32 x 32
+        self.conv2 = conv_block(64, 128, pool=True)  # 128 x 16 x 16
         self.res1 = nn.Sequential(conv_block(128, 128), conv_block(128, 128))
-        self.conv3 = conv_block(128, 256, pool=True)         # 256 x 8 x 8
-        self.conv4 = conv_block(256, 512, pool=True)         # 512 x 4 x 4
+        self.conv3 = conv_block(128, 256, pool=True)  # 256 x 8 x 8
+        self.conv4 = conv_block(256, 512, pool=True)  # 512 x 4 x 4
         self.res2 = nn.Sequential(conv_block(512, 512), conv_block(512, 512))
         self.classifier = nn.Sequential(
-            nn.MaxPool2d(4),                                 # 512 x 1 x 1
+            nn.MaxPool2d(4),  # 512 x 1 x 1
             nn.Flatten(),
             nn.Linear(512, 128),
             nn.Linear(128, num_classes),

@@ -17,26 +17,26 @@ from labutils.recipes import Recipe
 
 # airbench94's Nesterov SGD. The lr and weight decay are "decoupled": each is given per 1024
 # images and independent of the momentum, so each can be tuned alone (see make_sgd).
-LR = 11.5                  # per 1024 images, independent of the momentum
-MOMENTUM = 0.85            # Nesterov momentum
-WEIGHT_DECAY = 0.0153      # per 1024 images, independent of the learning rate
-BIAS_SCALER = 64.0         # batch-norm biases take 64x larger steps (the same weight decay)
-WARMUP_FRACTION = 0.23     # the lr rises over the first 23% of the steps ...
+LR = 11.5  # per 1024 images, independent of the momentum
+MOMENTUM = 0.85  # Nesterov momentum
+WEIGHT_DECAY = 0.0153  # per 1024 images, independent of the learning rate
+BIAS_SCALER = 64.0  # batch-norm biases take 64x larger steps (the same weight decay)
+WARMUP_FRACTION = 0.23  # the lr rises over the first 23% of the steps ...
 LR_START, LR_END = 0.2, 0.07  # ... from 0.2 to 1.0 x LR, then falls linearly to 0.07 x LR
-WHITEN_BIAS_EPOCHS = 3     # the whitening layer's bias trains for 3 epochs, then freezes
-LOOKAHEAD_EVERY = 5        # steps between lookahead updates
-LOOKAHEAD_DECAY = 0.95 ** 5  # the slow weights' share at the end of training (see lookahead_decay)
+WHITEN_BIAS_EPOCHS = 3  # the whitening layer's bias trains for 3 epochs, then freezes
+LOOKAHEAD_EVERY = 5  # steps between lookahead updates
+LOOKAHEAD_DECAY = 0.95**5  # the slow weights' share at the end of training (see lookahead_decay)
 
 # airbench94_muon's: Muon for the conv filters, Nesterov SGD for the rest. airbench sums the
 # loss over the batch; ours is the mean, so the SGD lrs are multiplied by the batch size (see
 # make_muon). Muon's step does not depend on the gradient's scale.
-MUON_LR = 0.24             # conv filters: the length of each (orthogonalised) step
-MUON_MOMENTUM = 0.6        # Nesterov momentum of the filters
-MUON_SGD_MOMENTUM = 0.85   # Nesterov momentum of the biases and the head
-MUON_BIAS_LR = 0.053       # batch-norm and whitening biases, per image of the batch
-MUON_HEAD_LR = 0.67        # the linear head, per image of the batch
-MUON_WEIGHT_DECAY = 2e-6   # per image of the batch and step, on the biases and the head only
-NEWTON_SCHULZ_STEPS = 3    # iterations that orthogonalise an update
+MUON_LR = 0.24  # conv filters: the length of each (orthogonalised) step
+MUON_MOMENTUM = 0.6  # Nesterov momentum of the filters
+MUON_SGD_MOMENTUM = 0.85  # Nesterov momentum of the biases and the head
+MUON_BIAS_LR = 0.053  # batch-norm and whitening biases, per image of the batch
+MUON_HEAD_LR = 0.67  # the linear head, per image of the batch
+MUON_WEIGHT_DECAY = 2e-6  # per image of the batch and step, on the biases and the head only
+NEWTON_SCHULZ_STEPS = 3  # iterations that orthogonalise an update
 
 # The lab's optimiser (Adam with the one-cycle schedule), for the ladder's rungs before Nesterov.
 ADAM_MAX_LR = 0.01
@@ -71,11 +71,15 @@ def make_sgd(model: nn.Module, batch_size: int) -> torch.optim.SGD:
     lr = LR / kilostep_scale * batch_size
     decay_per_step = WEIGHT_DECAY * batch_size / kilostep_scale  # PyTorch decays by lr * wd
     biases = batchnorm_biases(model)
-    others = [parameter for parameter in model.parameters()
-              if parameter.requires_grad and all(parameter is not bias for bias in biases)]
-    groups = [dict(params=biases, lr=lr * BIAS_SCALER,
-                   weight_decay=decay_per_step / (lr * BIAS_SCALER)),
-              dict(params=others, lr=lr, weight_decay=decay_per_step / lr)]
+    others = [
+        parameter
+        for parameter in model.parameters()
+        if parameter.requires_grad and all(parameter is not bias for bias in biases)
+    ]
+    groups = [
+        dict(params=biases, lr=lr * BIAS_SCALER, weight_decay=decay_per_step / (lr * BIAS_SCALER)),
+        dict(params=others, lr=lr, weight_decay=decay_per_step / lr),
+    ]
     return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, nesterov=True)
 
 
@@ -135,19 +139,28 @@ class Muon(torch.optim.Optimizer):
 def make_muon(model: nn.Module, batch_size: int, total_steps: int, steps_per_epoch: int):
     """airbench94_muon's optimiser and schedule: every lr falls linearly to 0 over the run, the
     whitening bias's over its first ``WHITEN_BIAS_EPOCHS`` epochs (it is frozen after them)."""
-    filters = [parameter for parameter in model.parameters()
-               if parameter.ndim == 4 and parameter.requires_grad]
+    filters = [
+        parameter
+        for parameter in model.parameters()
+        if parameter.ndim == 4 and parameter.requires_grad
+    ]
     decay_per_step = MUON_WEIGHT_DECAY * batch_size  # airbench's, on a summed loss
 
     def sgd_group(params: list[nn.Parameter], lr: float) -> dict:
         # Our loss is the batch mean: a batch_size times larger lr takes airbench's step.
-        return dict(params=params, lr=lr * batch_size, momentum=MUON_SGD_MOMENTUM,
-                    weight_decay=decay_per_step / (lr * batch_size))
+        return dict(
+            params=params,
+            lr=lr * batch_size,
+            momentum=MUON_SGD_MOMENTUM,
+            weight_decay=decay_per_step / (lr * batch_size),
+        )
 
-    groups = [sgd_group([model.whiten.bias], MUON_BIAS_LR),
-              sgd_group(batchnorm_biases(model), MUON_BIAS_LR),
-              sgd_group([model.head.weight], MUON_HEAD_LR),
-              dict(params=filters, lr=MUON_LR, momentum=MUON_MOMENTUM, orthogonalize=True)]
+    groups = [
+        sgd_group([model.whiten.bias], MUON_BIAS_LR),
+        sgd_group(batchnorm_biases(model), MUON_BIAS_LR),
+        sgd_group([model.head.weight], MUON_HEAD_LR),
+        dict(params=filters, lr=MUON_LR, momentum=MUON_MOMENTUM, orthogonalize=True),
+    ]
     optimizer = Muon(groups)
     whiten_bias_steps = math.ceil(WHITEN_BIAS_EPOCHS * steps_per_epoch)
     schedules = [lambda step: max(0.0, 1 - step / whiten_bias_steps)]
@@ -158,8 +171,13 @@ def make_muon(model: nn.Module, batch_size: int, total_steps: int, steps_per_epo
 # --------------------------------------------------------------------------- a recipe's optimiser
 
 
-def make_optimizer(recipe: Recipe, model: nn.Module, batch_size: int, total_steps: int,
-                   steps_per_epoch: int | None = None):
+def make_optimizer(
+    recipe: Recipe,
+    model: nn.Module,
+    batch_size: int,
+    total_steps: int,
+    steps_per_epoch: int | None = None,
+):
     """The optimiser and its per-step lr scheduler for ``recipe``.
 
     Muon's schedule also needs ``steps_per_epoch``: the whitening bias trains for a number of
@@ -167,18 +185,22 @@ def make_optimizer(recipe: Recipe, model: nn.Module, batch_size: int, total_step
     """
     if recipe.optimizer == "muon":
         if steps_per_epoch is None:
-            raise ValueError("make_optimizer needs steps_per_epoch for a Muon recipe: pass "
-                             "len(train_labels) // batch_size.")
+            raise ValueError(
+                "make_optimizer needs steps_per_epoch for a Muon recipe: pass "
+                "len(train_labels) // batch_size."
+            )
         return make_muon(model, batch_size, total_steps, steps_per_epoch)
     if recipe.optimizer == "adam":  # the lab's: Adam with the one-cycle schedule
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=ADAM_MAX_LR, weight_decay=ADAM_WEIGHT_DECAY)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, ADAM_MAX_LR,
-                                                        total_steps=total_steps)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, ADAM_MAX_LR, total_steps=total_steps
+        )
         return optimizer, scheduler
     optimizer = make_sgd(model, batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_multiplier(step, total_steps))
+        optimizer, lambda step: lr_multiplier(step, total_steps)
+    )
     return optimizer, scheduler
 
 
@@ -186,7 +208,7 @@ def make_optimizer(recipe: Recipe, model: nn.Module, batch_size: int, total_step
 
 
 def lookahead_decay(step: int, total_steps: int) -> float:
-    """The slow weights' share at ``step``: 0.95**5 * (step / total)**3, ~0 early, 0.77 at the end."""
+    """The slow weights' share at ``step``: 0.95**5 * (step / total)**3, ~0 early, 0.77 last."""
     return LOOKAHEAD_DECAY * (step / total_steps) ** 3
 
 
@@ -198,8 +220,11 @@ class Lookahead:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.slow = {name: value.detach().clone() for name, value in model.state_dict().items()
-                     if value.is_floating_point()}
+        self.slow = {
+            name: value.detach().clone()
+            for name, value in model.state_dict().items()
+            if value.is_floating_point()
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module, decay: float) -> None:

@@ -29,8 +29,11 @@ def check_positive(name: str, value, allow_zero: bool = False, allow_none: bool 
     """``value`` must be a number > 0 (>= 0 with ``allow_zero``; None when allowed)."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not (value >= 0 if allow_zero else value > 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (value >= 0 if allow_zero else value > 0)
+    ):
         bound = ">= 0" if allow_zero else "> 0"
         raise ParameterError(f"{name} = {value!r} is not valid: use a number {bound}.")
 

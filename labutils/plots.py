@@ -55,13 +55,20 @@ def to_displayable(images) -> torch.Tensor:
     if images.ndim == 4 and images.shape[-1] == 3:
         if images.dtype == torch.uint8:
             return images.float() / 255
-        if images.is_floating_point() and (images.numel() == 0
-                                           or (images.min() >= 0 and images.max() <= 1)):
+        if images.is_floating_point() and (
+            images.numel() == 0 or (images.min() >= 0 and images.max() <= 1)
+        ):
             return images.float()
-    hint = (" These look like normalised network inputs: un-normalise them first with "
-            "loaders.unnormalize(images)." if images.is_floating_point() else "")
-    raise ValueError(f"expected uint8 images [B, H, W, 3] or float images [B, H, W, 3] in [0, 1], "
-                     f"got {images.dtype} {tuple(images.shape)}.{hint}")
+    hint = (
+        " These look like normalised network inputs: un-normalise them first with "
+        "loaders.unnormalize(images)."
+        if images.is_floating_point()
+        else ""
+    )
+    raise ValueError(
+        f"expected uint8 images [B, H, W, 3] or float images [B, H, W, 3] in [0, 1], "
+        f"got {images.dtype} {tuple(images.shape)}.{hint}"
+    )
 
 
 def _as_int_array(values) -> np.ndarray:
@@ -71,8 +78,15 @@ def _as_int_array(values) -> np.ndarray:
     return np.asarray(values).astype(np.int64).ravel()
 
 
-def show_images(images, labels, class_names, predictions=None, ncols: int = 8,
-                data_label: str | None = None, title: str = "Images") -> Figure:
+def show_images(
+    images,
+    labels,
+    class_names,
+    predictions=None,
+    ncols: int = 8,
+    data_label: str | None = None,
+    title: str = "Images",
+) -> Figure:
     """A grid of images with the class name under each; with predictions, "true / predicted"."""
     pictures = to_displayable(images)
     labels = _as_int_array(labels)
@@ -83,8 +97,9 @@ def show_images(images, labels, class_names, predictions=None, ncols: int = 8,
     ncols = max(1, min(ncols, count))
     nrows = math.ceil(count / ncols)
     row_height = 1.55 if predicted is None else 1.9  # room for a two-line caption
-    figure, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, row_height * nrows + 0.35),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        nrows, ncols, figsize=(1.4 * ncols, row_height * nrows + 0.35), squeeze=False
+    )
     for index, axis in enumerate(axes.ravel()):
         if index >= count:
             figure.delaxes(axis)
@@ -117,12 +132,15 @@ def _grouped_bars(axis: Axes, values_by_group: dict[str, np.ndarray], class_name
     axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars fill the axes
 
 
-def plot_class_counts(labels_by_split: dict[str, np.ndarray], class_names,
-                      data_label: str | None = None) -> Figure:
+def plot_class_counts(
+    labels_by_split: dict[str, np.ndarray], class_names, data_label: str | None = None
+) -> Figure:
     """Grouped bars: how many images of each class every split holds."""
     arrays = {split: _as_int_array(labels) for split, labels in labels_by_split.items()}
-    counts = {f"{split} ({len(labels):,} images)": np.bincount(labels, minlength=len(class_names))
-              for split, labels in arrays.items()}
+    counts = {
+        f"{split} ({len(labels):,} images)": np.bincount(labels, minlength=len(class_names))
+        for split, labels in arrays.items()
+    }
     figure, axis = plt.subplots(figsize=(8, 4))
     _grouped_bars(axis, counts, class_names)
     axis.set_ylabel("images")
@@ -131,11 +149,16 @@ def plot_class_counts(labels_by_split: dict[str, np.ndarray], class_names,
     return figure
 
 
-def plot_per_class_accuracy(per_model: dict[str, np.ndarray], class_names,
-                            data_label: str | None = None, order: Sequence[str] = ()) -> Figure:
+def plot_per_class_accuracy(
+    per_model: dict[str, np.ndarray],
+    class_names,
+    data_label: str | None = None,
+    order: Sequence[str] = (),
+) -> Figure:
     """Grouped bars: each model's test accuracy on each class (fractions in [0, 1])."""
-    percents = {name: 100 * np.asarray(per_model[name], dtype=float)
-                for name in in_order(per_model, order)}
+    percents = {
+        name: 100 * np.asarray(per_model[name], dtype=float) for name in in_order(per_model, order)
+    }
     figure, axis = plt.subplots(figsize=(8, 4))
     _grouped_bars(axis, percents, class_names)
     axis.set_ylabel("test accuracy (%)")
@@ -145,11 +168,18 @@ def plot_per_class_accuracy(per_model: dict[str, np.ndarray], class_names,
     return figure
 
 
-def plot_histograms(values_by_name: dict[str, np.ndarray], title: str, xlabel: str = "value",
-                    data_label: str | None = None, bins: int = 60, log: bool = False) -> Figure:
+def plot_histograms(
+    values_by_name: dict[str, np.ndarray],
+    title: str,
+    xlabel: str = "value",
+    data_label: str | None = None,
+    bins: int = 60,
+    log: bool = False,
+) -> Figure:
     """One histogram panel per entry, side by side, sharing the x axis (``log``: log counts)."""
-    figure, axes = plt.subplots(1, len(values_by_name), figsize=(4.5 * len(values_by_name), 3.2),
-                                squeeze=False, sharex=True)
+    figure, axes = plt.subplots(
+        1, len(values_by_name), figsize=(4.5 * len(values_by_name), 3.2), squeeze=False, sharex=True
+    )
     for axis, (name, values) in zip(axes[0], values_by_name.items(), strict=True):
         values = values.detach().cpu().numpy() if torch.is_tensor(values) else np.asarray(values)
         axis.hist(values.ravel(), bins=bins, log=log)
@@ -172,11 +202,13 @@ def _whole_epochs(axis: Axes, epochs: list[int]) -> None:
         axis.set_xticks(sorted(set(epochs)))
 
 
-def plot_history(histories: dict[str, list[dict]], data_label: str | None = None,
-                 order: Sequence[str] = ()) -> Figure:
+def plot_history(
+    histories: dict[str, list[dict]], data_label: str | None = None, order: Sequence[str] = ()
+) -> Figure:
     """Loss (top row) and accuracy (bottom row) per epoch, one column per model, train and test."""
-    figure, axes = plt.subplots(2, len(histories), figsize=(4 * len(histories), 6.5),
-                                squeeze=False, sharey="row")
+    figure, axes = plt.subplots(
+        2, len(histories), figsize=(4 * len(histories), 6.5), squeeze=False, sharey="row"
+    )
     for column, name in enumerate(in_order(histories, order)):
         history = histories[name]
         epochs = [record["epoch"] for record in history]
@@ -199,8 +231,9 @@ def plot_history(histories: dict[str, list[dict]], data_label: str | None = None
     return figure
 
 
-def plot_test_accuracy(histories: dict[str, list[dict]], data_label: str | None = None,
-                       order: Sequence[str] = ()) -> Figure:
+def plot_test_accuracy(
+    histories: dict[str, list[dict]], data_label: str | None = None, order: Sequence[str] = ()
+) -> Figure:
     """Every model's test accuracy per epoch on one axis: one labelled line per model."""
     figure, axis = plt.subplots(figsize=(6.5, 4))
     all_epochs = []
@@ -246,8 +279,14 @@ class LiveHistoryPlot:
     (see ``live_display_available``); ``enabled`` overrides the whole decision.
     """
 
-    def __init__(self, name: str, epochs: int | None = None, data_label: str | None = None,
-                 progress: bool = True, enabled: bool | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        epochs: int | None = None,
+        data_label: str | None = None,
+        progress: bool = True,
+        enabled: bool | None = None,
+    ) -> None:
         self.name, self.epochs, self.data_label = name, epochs, data_label
         self.enabled = live_display_available(progress) if enabled is None else bool(enabled)
         self.handle = None
@@ -286,15 +325,20 @@ def plot_lr_schedule(lrs: list[float], steps_per_epoch: int | None = None) -> Fi
     return figure
 
 
-def plot_lr_range_test(lrs, losses, suggested_lr: float | None = None,
-                       data_label: str | None = None) -> Figure:
+def plot_lr_range_test(
+    lrs, losses, suggested_lr: float | None = None, data_label: str | None = None
+) -> Figure:
     """Smoothed training loss against the learning rate (log scale), with the suggestion marked."""
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(lrs, losses)
     axis.set_xscale("log")
     if suggested_lr is not None:
-        axis.axvline(suggested_lr, color=WRONG_COLOUR, linestyle="--",
-                     label=f"suggested lr {suggested_lr:.2g}")
+        axis.axvline(
+            suggested_lr,
+            color=WRONG_COLOUR,
+            linestyle="--",
+            label=f"suggested lr {suggested_lr:.2g}",
+        )
         axis.legend()
     axis.set_xlabel("learning rate (log scale)")
     axis.set_ylabel("smoothed training loss")
@@ -314,14 +358,16 @@ def confusion_matrix(labels, predictions, num_classes: int = 10) -> np.ndarray:
         raise ValueError(f"got {labels.size} labels but {predictions.size} predictions.")
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"{name} must be in 0..{num_classes - 1}, found "
-                             f"{values.min()}..{values.max()}.")
-    flat = np.bincount(labels * num_classes + predictions, minlength=num_classes ** 2)
+            raise ValueError(
+                f"{name} must be in 0..{num_classes - 1}, found {values.min()}..{values.max()}."
+            )
+    flat = np.bincount(labels * num_classes + predictions, minlength=num_classes**2)
     return flat.reshape(num_classes, num_classes)
 
 
-def plot_confusion_matrix(matrix, class_names, title: str = "",
-                          data_label: str | None = None) -> Figure:
+def plot_confusion_matrix(
+    matrix, class_names, title: str = "", data_label: str | None = None
+) -> Figure:
     """Rows true, columns predicted, each row as percentages of that class, numbers in cells."""
     counts = np.asarray(matrix, dtype=float)
     row_sums = counts.sum(axis=1, keepdims=True)
@@ -329,8 +375,15 @@ def plot_confusion_matrix(matrix, class_names, title: str = "",
     figure, axis = plt.subplots(figsize=(6.5, 6))
     axis.imshow(percents, cmap="Blues", vmin=0, vmax=100)
     for (row, column), value in np.ndenumerate(percents):
-        axis.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=8,
-                  color="white" if value > 50 else "black")
+        axis.text(
+            column,
+            row,
+            f"{value:.0f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if value > 50 else "black",
+        )
     ticks = np.arange(len(class_names))
     axis.set_xticks(ticks, class_names, rotation=45, ha="right")
     axis.set_yticks(ticks, class_names)

@@ -30,13 +30,20 @@ PRESETS = ("profile", "report")  # a profile's settings for the model, or the re
 # The report's settings, as its runs trained: 20 epochs, Adam, batches of 64, max_lr 0.01,
 # weight decay 1e-4, no augmentation and no clipping (it defined grad_clip = 0.1 but never
 # passed it to its training loop).
-REPORT_SETTINGS = dict(epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4,
-                       grad_clip=None, augment=False)
+REPORT_SETTINGS = dict(
+    epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4, grad_clip=None, augment=False
+)
 
 
 def _settings(epochs, batch_size, max_lr, weight_decay=1e-4, grad_clip=0.1, augment=True):
-    return dict(epochs=epochs, batch_size=batch_size, max_lr=max_lr,
-                weight_decay=weight_decay, grad_clip=grad_clip, augment=augment)
+    return dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        max_lr=max_lr,
+        weight_decay=weight_decay,
+        grad_clip=grad_clip,
+        augment=augment,
+    )
 
 
 PROFILES = {
@@ -99,6 +106,7 @@ def resolve_profile(name: str, cuda_available: bool | None = None) -> str:
     if name == "auto":
         if cuda_available is None:
             import torch
+
             cuda_available = torch.cuda.is_available()
         return "gpu" if cuda_available else "cpu"
     check_choice("PROFILE", name, ("auto", *PROFILE_NAMES))
@@ -110,27 +118,35 @@ def get_profile(name: str) -> dict:
     return copy.deepcopy(PROFILES[resolve_profile(name)])
 
 
-def training_settings(profile: str, model: str, synthetic: bool = False,
-                      preset: str = "profile") -> dict:
+def training_settings(
+    profile: str, model: str, synthetic: bool = False, preset: str = "profile"
+) -> dict:
     """Epochs, batch size, max_lr, weight decay, clipping and augmentation for one model.
 
     ``preset="report"`` gives the report's settings (``REPORT_SETTINGS``) whatever the profile.
     """
     check_choice("SETTINGS", preset, PRESETS)
     settings = get_profile(profile)
-    table = settings.get("synthetic_models", settings["models"]) if synthetic \
-        else settings["models"]
+    table = (
+        settings.get("synthetic_models", settings["models"]) if synthetic else settings["models"]
+    )
     check_choice("MODEL", model, tuple(table))
     return dict(REPORT_SETTINGS) if preset == "report" else table[model]
 
 
-def open_data(profile: str, source: str = "auto", root=None, verify: bool = True,
-              seed: int = 0) -> sources.DataSource:
+def open_data(
+    profile: str, source: str = "auto", root=None, verify: bool = True, seed: int = 0
+) -> sources.DataSource:
     """The data a notebook or run uses under a profile (``smoke`` always uses tiny synthetic)."""
     settings = get_profile(profile)
     train_per_class, test_per_class = settings["synthetic_per_class"]
     if settings["data"] == "synthetic":
         source = "synthetic"
-    return sources.get_data_source(source, root, verify=verify, seed=seed,
-                                   synthetic_train_per_class=train_per_class,
-                                   synthetic_test_per_class=test_per_class)
+    return sources.get_data_source(
+        source,
+        root,
+        verify=verify,
+        seed=seed,
+        synthetic_train_per_class=train_per_class,
+        synthetic_test_per_class=test_per_class,
+    )

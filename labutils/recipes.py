@@ -15,10 +15,10 @@ import torch
 
 from labutils.params import check_choice
 
-EPOCHS = 9.9               # airbench94 stops after ceil(9.9 * steps per epoch) steps
-BATCH_SIZE = 1024          # images per step
-LABEL_SMOOTHING = 0.2      # the target puts 0.8 + 0.02 on the true class, 0.02 on each other
-WIDTHS = (64, 256, 256)    # output channels of the three conv groups
+EPOCHS = 9.9  # airbench94 stops after ceil(9.9 * steps per epoch) steps
+BATCH_SIZE = 1024  # images per step
+LABEL_SMOOTHING = 0.2  # the target puts 0.8 + 0.02 on the true class, 0.02 on each other
+WIDTHS = (64, 256, 256)  # output channels of the three conv groups
 OPTIMIZERS = ("nesterov", "adam", "muon")  # airbench94's SGD, the lab's Adam, airbench94_muon's
 
 # airbench94_muon, the faster published recipe: 94% on the official CIFAR-10 in 8 epochs
@@ -56,14 +56,14 @@ class Recipe:
     """Which of airbench's training tricks to use (all of airbench94's by default), how wide the
     network is, and how long the published recipe trains."""
 
-    whiten: bool = True                       # the whitening first layer (else learned)
+    whiten: bool = True  # the whitening first layer (else learned)
     label_smoothing: float = LABEL_SMOOTHING  # 0: plain cross-entropy
-    optimizer: str = "nesterov"               # "nesterov": airbench's SGD; "adam": the lab's;
-                                              # "muon": airbench94_muon's
-    lookahead: bool = True                    # the slow-weights average
-    widths: tuple[int, int, int] = WIDTHS     # output channels of the three conv groups
-    epochs: float = EPOCHS                    # the recipe's epochs and batch size, used when
-    batch_size: int = BATCH_SIZE              # a run does not give its own
+    optimizer: str = "nesterov"  # "nesterov": airbench's SGD; "adam": the lab's;
+    # "muon": airbench94_muon's
+    lookahead: bool = True  # the slow-weights average
+    widths: tuple[int, int, int] = WIDTHS  # output channels of the three conv groups
+    epochs: float = EPOCHS  # the recipe's epochs and batch size, used when
+    batch_size: int = BATCH_SIZE  # a run does not give its own
 
 
 # airbench94_muon needs no lookahead: Muon's steps are steady enough. On a CPU a step's time
@@ -71,8 +71,9 @@ class Recipe:
 # for a GPU, where narrow layers save little time. Narrower conv groups 2 and 3 (192 channels:
 # 30% less arithmetic per image) train the same 8 epochs in 30% less time and, measured on
 # cifar10-dev, end as accurate as the full width stopped early at the same time.
-AIRBENCH94_MUON = Recipe(optimizer="muon", lookahead=False, epochs=MUON_EPOCHS,
-                         batch_size=MUON_BATCH_SIZE)
+AIRBENCH94_MUON = Recipe(
+    optimizer="muon", lookahead=False, epochs=MUON_EPOCHS, batch_size=MUON_BATCH_SIZE
+)
 RECIPES = {
     "airbench94": Recipe(),
     "airbench94_muon": AIRBENCH94_MUON,

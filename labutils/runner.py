@@ -22,7 +22,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -52,12 +52,22 @@ class Step:
 def series() -> list[Step]:
     """The lab's notebooks in order: 03 once per model; the divergence demo runs with the MLP only,
     the augmentation comparison with the CNN only."""
-    steps = [Step("01_data_exploration.ipynb", "01_data_exploration.ipynb"),
-             Step("02_models.ipynb", "02_models.ipynb")]
+    steps = [
+        Step("01_data_exploration.ipynb", "01_data_exploration.ipynb"),
+        Step("02_models.ipynb", "02_models.ipynb"),
+    ]
     for model in models.MODEL_NAMES:
-        steps.append(Step("03_training.ipynb", f"03_training_{model}.ipynb",
-                          {"MODEL": model, "SHOW_DIVERGENCE": model == "mlp",
-                           "SHOW_AUGMENTATION": model == "cnn"}))
+        steps.append(
+            Step(
+                "03_training.ipynb",
+                f"03_training_{model}.ipynb",
+                {
+                    "MODEL": model,
+                    "SHOW_DIVERGENCE": model == "mlp",
+                    "SHOW_AUGMENTATION": model == "cnn",
+                },
+            )
+        )
     steps.append(Step("04_comparison.ipynb", "04_comparison.ipynb"))
     return steps
 
@@ -76,9 +86,11 @@ def _failure_message(step: Step, output: Path, error: Exception) -> str:
         what = f"{error.ename}: {error.evalue}"
     else:
         where, what = "before its first cell ran", f"{type(error).__name__}: {error}"
-    return (f"{step.title} failed in {where}: {what}\n"
-            f"The executed notebook, with the error in place, is {output}; open it to see the "
-            f"traceback. Everything that finished is kept in {output.parent.parent}.")
+    return (
+        f"{step.title} failed in {where}: {what}\n"
+        f"The executed notebook, with the error in place, is {output}; open it to see the "
+        f"traceback. Everything that finished is kept in {output.parent.parent}."
+    )
 
 
 @contextlib.contextmanager
@@ -96,8 +108,7 @@ def _environment(**values: str):
                 os.environ[name] = value
 
 
-def execute(step: Step, parameters: dict, out: Path, notebook_folder: Path,
-            progress: bool) -> None:
+def execute(step: Step, parameters: dict, out: Path, notebook_folder: Path, progress: bool) -> None:
     """Run one notebook with papermill (kernel ``python3``, working folder ``notebooks/``)."""
     import papermill
 
@@ -108,9 +119,14 @@ def execute(step: Step, parameters: dict, out: Path, notebook_folder: Path,
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            notebook_folder / step.notebook, output, parameters={**parameters, **step.parameters},
-            kernel_name="python3", cwd=str(notebook_folder), progress_bar=progress,
-            kernel_manager_class=LocalKernelManager)
+            notebook_folder / step.notebook,
+            output,
+            parameters={**parameters, **step.parameters},
+            kernel_name="python3",
+            cwd=str(notebook_folder),
+            progress_bar=progress,
+            kernel_manager_class=LocalKernelManager,
+        )
     except Exception as error:
         step.status = "FAILED"
         raise NotebookFailed(_failure_message(step, output, error)) from None
@@ -124,14 +140,17 @@ def versions() -> str:
     import papermill
     import torchvision
 
-    return (f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"torchvision {torchvision.__version__}, papermill {papermill.__version__}")
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}, papermill {papermill.__version__}"
+    )
 
 
 def _markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |"
-              for row in rows]
+    lines += [
+        "| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -144,11 +163,28 @@ def _results_table(out: Path) -> str:
     rows = []
     for run in found:
         row = runs.summarize_run(run)
-        rows.append([row["model"], row["parameters"], row["epochs"], row["wall time (s)"],
-                     row["images/s"], f"{row['final test acc']:.2%}", f"{row['best test acc']:.2%}",
-                     run.info.get("runtime", "")])
-    header = ["model", "parameters", "epochs", "training time (s)", "images/s",
-              "final test acc", "best test acc", "runtime"]
+        rows.append(
+            [
+                row["model"],
+                row["parameters"],
+                row["epochs"],
+                row["wall time (s)"],
+                row["images/s"],
+                f"{row['final test acc']:.2%}",
+                f"{row['best test acc']:.2%}",
+                run.info.get("runtime", ""),
+            ]
+        )
+    header = [
+        "model",
+        "parameters",
+        "epochs",
+        "training time (s)",
+        "images/s",
+        "final test acc",
+        "best test acc",
+        "runtime",
+    ]
     return _markdown_table(header, rows)
 
 
@@ -159,14 +195,26 @@ def describe_machine() -> str:
     return line.partition(" memory_format=")[0]
 
 
-def write_summary(out: Path, steps: list[Step], profile: str, source: sources.DataSource,
-                  started: datetime, total_seconds: float) -> Path:
+def write_summary(
+    out: Path,
+    steps: list[Step],
+    profile: str,
+    source: sources.DataSource,
+    started: datetime,
+    total_seconds: float,
+) -> Path:
     """``summary.md``: what ran, on which data and machine, how long each notebook took, results."""
-    verified = ("yes: every file has the official md5" if source.verified
-                else "no: synthetic data" if source.is_synthetic
-                else "no: md5 not checked (--no-verify)")
-    notebook_rows = [[step.title, step.status,
-                      "" if step.seconds is None else f"{step.seconds:.0f}"] for step in steps]
+    verified = (
+        "yes: every file has the official md5"
+        if source.verified
+        else "no: synthetic data"
+        if source.is_synthetic
+        else "no: md5 not checked (--no-verify)"
+    )
+    notebook_rows = [
+        [step.title, step.status, "" if step.seconds is None else f"{step.seconds:.0f}"]
+        for step in steps
+    ]
     comparison = out / "figures" / "comparison_curves.png"
     lines = [
         f"# Lab run: profile `{profile}` on {source.label}",
@@ -188,20 +236,33 @@ def write_summary(out: Path, steps: list[Step], profile: str, source: sources.Da
     if comparison.is_file():
         lines += ["", "![loss and accuracy of the three models](figures/comparison_curves.png)"]
     if (out / "figures" / "comparison_test_accuracy.png").is_file():
-        lines += ["", "![test accuracy of the three models on one axis]"
-                      "(figures/comparison_test_accuracy.png)"]
+        lines += [
+            "",
+            "![test accuracy of the three models on one axis]"
+            "(figures/comparison_test_accuracy.png)",
+        ]
     if source.is_synthetic:
-        lines += ["", "**These numbers are on SYNTHETIC data, not CIFAR-10**: they show that the "
-                  "series runs, not how well the models do on real pictures."]
+        lines += [
+            "",
+            "**These numbers are on SYNTHETIC data, not CIFAR-10**: they show that the "
+            "series runs, not how well the models do on real pictures.",
+        ]
     path = out / SUMMARY_FILE
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def run_series(profile: str = "auto", data: str = "auto", root=None, verify: bool = True,
-               out="runs/latest", seed: int = 0, steps: list[Step] | None = None,
-               notebook_folder: str | os.PathLike | None = None,
-               progress: bool | None = None) -> Path:
+def run_series(
+    profile: str = "auto",
+    data: str = "auto",
+    root=None,
+    verify: bool = True,
+    out="runs/latest",
+    seed: int = 0,
+    steps: list[Step] | None = None,
+    notebook_folder: str | os.PathLike | None = None,
+    progress: bool | None = None,
+) -> Path:
     """Execute the series into ``out``; return the path of ``summary.md``.
 
     Raises ``NotebookFailed`` (after writing the summary) when a notebook fails.
@@ -217,10 +278,15 @@ def run_series(profile: str = "auto", data: str = "auto", root=None, verify: boo
     print(source.describe())
     # The notebooks resolve the same data again: the same files, or the same synthetic folder
     # (and no second download attempt after a fallback).
-    parameters = {"PROFILE": profile, "DATA": source.kind,
-                  "ROOT": None if root is None else str(Path(root).resolve()),
-                  "VERIFY": verify, "SEED": seed, "RUN_DIR": str(out)}
-    started, start = datetime.now(timezone.utc), time.perf_counter()
+    parameters = {
+        "PROFILE": profile,
+        "DATA": source.kind,
+        "ROOT": None if root is None else str(Path(root).resolve()),
+        "VERIFY": verify,
+        "SEED": seed,
+        "RUN_DIR": str(out),
+    }
+    started, start = datetime.now(UTC), time.perf_counter()
     # Notebooks read LABUTILS_PROFILE before their parameters: keep it equal to the profile.
     # Progress bars inside the kernels would only fill the executed notebooks.
     with _environment(LABUTILS_PROFILE=profile, LABUTILS_PROGRESS="0"):
@@ -228,10 +294,12 @@ def run_series(profile: str = "auto", data: str = "auto", root=None, verify: boo
             for number, step in enumerate(steps, 1):
                 print(f"[{number}/{len(steps)}] {step.title} ...", flush=True)
                 execute(step, parameters, out, notebook_folder, progress)
-                print(f"[{number}/{len(steps)}] {step.title} done in {step.seconds:.0f} s",
-                      flush=True)
+                print(
+                    f"[{number}/{len(steps)}] {step.title} done in {step.seconds:.0f} s", flush=True
+                )
         finally:
-            summary = write_summary(out, steps, profile, source, started,
-                                    time.perf_counter() - start)
+            summary = write_summary(
+                out, steps, profile, source, started, time.perf_counter() - start
+            )
     print(f"Finished in {(time.perf_counter() - start) / 60:.1f} min. Summary: {summary}")
     return summary

@@ -49,8 +49,15 @@ def save_run_info(folder: str | os.PathLike, info: dict) -> Path:
     return path
 
 
-def run_info(name: str, source: sources.DataSource, model: torch.nn.Module, settings: dict,
-             folder: str | os.PathLike, seed: int, seconds: float) -> dict:
+def run_info(
+    name: str,
+    source: sources.DataSource,
+    model: torch.nn.Module,
+    settings: dict,
+    folder: str | os.PathLike,
+    seed: int,
+    seconds: float,
+) -> dict:
     """What ``run.json`` records about the run trained into ``folder``: enough to compare and
     to repeat it.
 
@@ -59,13 +66,21 @@ def run_info(name: str, source: sources.DataSource, model: torch.nn.Module, sett
     """
     training = checkpoints.training_record(folder)
     return {
-        "name": name, "model": name, "data": source.label, "data_kind": source.kind,
-        "data_verified": source.verified, "data_root": str(source.root),
-        "parameters": models.count_parameters(model), "settings": settings, "seed": seed,
-        "device": training["device"], "precision": training["precision"],
+        "name": name,
+        "model": name,
+        "data": source.label,
+        "data_kind": source.kind,
+        "data_verified": source.verified,
+        "data_root": str(source.root),
+        "parameters": models.count_parameters(model),
+        "settings": settings,
+        "seed": seed,
+        "device": training["device"],
+        "precision": training["precision"],
         "memory_format": training.get("memory_format"),  # absent from older checkpoints
         "runtime": training.get("runtime"),
-        "wall_seconds": round(seconds, 1), "torch": torch.__version__,
+        "wall_seconds": round(seconds, 1),
+        "torch": torch.__version__,
         "python": platform.python_version(),
     }
 

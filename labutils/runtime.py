@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU features that make bfloat16 matmuls fast
@@ -30,6 +29,7 @@ _workers_message_shown = False  # the notebook-workers note is printed once per 
 
 
 # --------------------------------------------------------------------------- device
+
 
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
@@ -58,18 +58,22 @@ def select_device(requested: str | torch.device | None = "auto") -> torch.device
     except RuntimeError:
         device = None
     if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {requested!r}: choose one of "
-                         f"{', '.join(DEVICE_CHOICES)}.")
+        raise ValueError(
+            f"unknown device {requested!r}: choose one of {', '.join(DEVICE_CHOICES)}."
+        )
     found = available_devices()
     wanted = "cuda:0" if str(device) == "cuda" else str(device)
     if device.type == "cpu" or wanted in found:
         return device
-    raise ValueError(f"device {requested!r} is not available on this machine (found: "
-                     f"{', '.join(found)}). Pass device='auto' to use the best one found, "
-                     f"or one of: {', '.join(found)}.")
+    raise ValueError(
+        f"device {requested!r} is not available on this machine (found: "
+        f"{', '.join(found)}). Pass device='auto' to use the best one found, "
+        f"or one of: {', '.join(found)}."
+    )
 
 
 # --------------------------------------------------------------------------- precision
+
 
 def flags_have_native_bf16(cpuinfo: str) -> bool:
     """True if a /proc/cpuinfo text lists a CPU feature that runs bfloat16 natively."""
@@ -80,7 +84,7 @@ def flags_have_native_bf16(cpuinfo: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """True if this CPU has AMX-BF16 or AVX512-BF16 (read from /proc/cpuinfo; False elsewhere).
 
@@ -94,8 +98,9 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def select_precision(device: torch.device | str, requested: str = "auto",
-                     cpu_bf16: bool | None = None) -> torch.dtype | None:
+def select_precision(
+    device: torch.device | str, requested: str = "auto", cpu_bf16: bool | None = None
+) -> torch.dtype | None:
     """The autocast dtype for ``device``: ``torch.bfloat16``, or None for plain fp32.
 
     'auto' picks bf16 where the hardware runs it natively (a recent GPU, a CPU with AMX or
@@ -103,8 +108,9 @@ def select_precision(device: torch.device | str, requested: str = "auto",
     """
     choice = str(requested).strip().lower()
     if choice not in PRECISION_CHOICES:
-        raise ValueError(f"unknown precision {requested!r}: choose one of "
-                         f"{', '.join(PRECISION_CHOICES)}.")
+        raise ValueError(
+            f"unknown precision {requested!r}: choose one of {', '.join(PRECISION_CHOICES)}."
+        )
     if choice != "auto":
         return torch.bfloat16 if choice == "bf16" else None
     device_type = torch.device(device).type
@@ -136,7 +142,7 @@ def use_channels_last(model: nn.Module, device: torch.device | str) -> bool:
 # --------------------------------------------------------------------------- memory
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (glibc malloc.h)
-KEEP_FREED_BYTES = 1 << 30                      # allocations up to 1 GiB reuse freed memory
+KEEP_FREED_BYTES = 1 << 30  # allocations up to 1 GiB reuse freed memory
 
 
 @functools.cache
@@ -155,11 +161,14 @@ def keep_freed_memory() -> bool:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES)
-                and libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
+    return bool(
+        libc.mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES)
+        and libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
+    )
 
 
 # --------------------------------------------------------------------------- description
+
 
 def cpu_name() -> str:
     """The CPU's model name, as the operating system reports it."""
@@ -191,16 +200,20 @@ def _precision_words(device: torch.device, dtype: torch.dtype | None) -> str:
     return "fp32"
 
 
-def describe_runtime(device: torch.device | str, dtype: torch.dtype | None,
-                     channels_last: bool) -> str:
+def describe_runtime(
+    device: torch.device | str, dtype: torch.dtype | None, channels_last: bool
+) -> str:
     """One line saying where training runs, in which precision and memory format."""
     device = torch.device(device)
     memory_format = "channels_last" if channels_last else "contiguous"
-    return (f"device={_device_words(device)} precision={_precision_words(device, dtype)} "
-            f"memory_format={memory_format}")
+    return (
+        f"device={_device_words(device)} precision={_precision_words(device, dtype)} "
+        f"memory_format={memory_format}"
+    )
 
 
 # --------------------------------------------------------------------------- seeds, workers
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, numpy and torch (every GPU too), so a run can be repeated."""
@@ -228,8 +241,10 @@ def default_num_workers(system: str | None = None, in_notebook: bool | None = No
     in_notebook = _in_notebook() if in_notebook is None else in_notebook
     if in_notebook and system in ("Windows", "Darwin"):
         if not _workers_message_shown:
-            print(f"Note: using num_workers=0 (data loaded in this process): DataLoader workers "
-                  f"hang in Jupyter on {system}.")
+            print(
+                f"Note: using num_workers=0 (data loaded in this process): DataLoader workers "
+                f"hang in Jupyter on {system}."
+            )
             _workers_message_shown = True
         return 0
     return min(2, os.cpu_count() or 1)
@@ -243,6 +258,7 @@ def progress_enabled(flag: bool | None = None) -> bool:
 
 
 # --------------------------------------------------------------------------- timing
+
 
 def synchronize(device: torch.device | str) -> None:
     """Wait for queued GPU work, so a clock read afterwards measures it."""

@@ -67,8 +67,12 @@ def synthetic_root(root: Path, train_per_class: int, test_per_class: int, seed: 
     return root / f"synthetic-{train_per_class}x{test_per_class}-seed{seed}"
 
 
-def get_synthetic(root: Path, train_per_class: int = SYNTHETIC_TRAIN_PER_CLASS,
-                  test_per_class: int = SYNTHETIC_TEST_PER_CLASS, seed: int = 0) -> DataSource:
+def get_synthetic(
+    root: Path,
+    train_per_class: int = SYNTHETIC_TRAIN_PER_CLASS,
+    test_per_class: int = SYNTHETIC_TEST_PER_CLASS,
+    seed: int = 0,
+) -> DataSource:
     """Synthetic files under ``root``, written on first use."""
     folder = synthetic_root(root, train_per_class, test_per_class, seed)
     if not data.is_synthetic(folder):
@@ -87,11 +91,16 @@ def _installed_cifar10(root: Path, verify: bool) -> DataSource | None:
     return DataSource("cifar10", root, verified=verify)
 
 
-def get_data_source(source: str = "auto", root: str | os.PathLike | None = None,
-                    verify: bool = True, download: bool = True,
-                    synthetic_train_per_class: int = SYNTHETIC_TRAIN_PER_CLASS,
-                    synthetic_test_per_class: int = SYNTHETIC_TEST_PER_CLASS,
-                    seed: int = 0, url: str = data.URL) -> DataSource:
+def get_data_source(
+    source: str = "auto",
+    root: str | os.PathLike | None = None,
+    verify: bool = True,
+    download: bool = True,
+    synthetic_train_per_class: int = SYNTHETIC_TRAIN_PER_CLASS,
+    synthetic_test_per_class: int = SYNTHETIC_TEST_PER_CLASS,
+    seed: int = 0,
+    url: str = data.URL,
+) -> DataSource:
     """Resolve ``auto`` | ``cifar10`` | ``synthetic`` into the data a run will use."""
     check_choice("data source", source, SOURCES)
     root = Path(root).expanduser() if root is not None else default_root()
@@ -125,6 +134,8 @@ def get_data_source(source: str = "auto", root: str | os.PathLike | None = None,
 def announce_fallback(reason: str, source: DataSource) -> None:
     """Say loudly that the numbers about to be printed are not CIFAR-10 numbers."""
     bar = "!" * 78
-    print(f"{bar}\n!! CIFAR-10 is not available: {reason}\n"
-          f"!! Falling back to SYNTHETIC images in {source.root}.\n"
-          f"!! Every result below is measured on synthetic data, not on CIFAR-10.\n{bar}")
+    print(
+        f"{bar}\n!! CIFAR-10 is not available: {reason}\n"
+        f"!! Falling back to SYNTHETIC images in {source.root}.\n"
+        f"!! Every result below is measured on synthetic data, not on CIFAR-10.\n{bar}"
+    )

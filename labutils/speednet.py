@@ -1,4 +1,4 @@
-"""airbench94's network: a whitening first layer set from the data, three conv groups, a linear head.
+"""airbench94's network: a whitening first layer set from the data, three conv groups, a head.
 
 ``build_speed_net(device, recipe)`` makes a fresh ``SpeedNet`` for a recipe (its widths, and
 Muon's head scale); ``init_whitening`` sets its first layer from the covariance of 2x2 patches
@@ -14,12 +14,12 @@ from labutils import runtime
 from labutils.data import CLASSES
 from labutils.recipes import WIDTHS, Recipe
 
-WHITEN_SIZE = 2            # the whitening layer looks at 2x2 patches ...
-WHITEN_IMAGES = 5000       # ... of this many training images
-WHITEN_EPS = 5e-4          # added to each eigenvalue, so near-constant directions stay small
-BATCHNORM_MOMENTUM = 0.4   # PyTorch's convention (airbench writes 0.6, the weight of the past)
+WHITEN_SIZE = 2  # the whitening layer looks at 2x2 patches ...
+WHITEN_IMAGES = 5000  # ... of this many training images
+WHITEN_EPS = 5e-4  # added to each eigenvalue, so near-constant directions stay small
+BATCHNORM_MOMENTUM = 0.4  # PyTorch's convention (airbench writes 0.6, the weight of the past)
 BATCHNORM_EPS = 1e-12
-LOGIT_SCALE = 1 / 9        # the logits are divided by 9
+LOGIT_SCALE = 1 / 9  # the logits are divided by 9
 
 
 # --------------------------------------------------------------------------- network
@@ -28,14 +28,20 @@ LOGIT_SCALE = 1 / 9        # the logits are divided by 9
 class ShiftOnlyBatchNorm(nn.BatchNorm2d):
     """Batch norm that learns a shift (bias) per channel but keeps its scale at 1."""
 
-    def __init__(self, channels: int, momentum: float = BATCHNORM_MOMENTUM,
-                 eps: float = BATCHNORM_EPS) -> None:
+    def __init__(
+        self, channels: int, momentum: float = BATCHNORM_MOMENTUM, eps: float = BATCHNORM_EPS
+    ) -> None:
         super().__init__(channels, eps=eps, momentum=momentum)
         self.weight.requires_grad_(False)  # the scale stays 1, as in airbench94
 
 
-def identity_init_conv(in_channels: int, out_channels: int, kernel_size: int = 3,
-                       padding: int | str = "same", bias: bool = False) -> nn.Conv2d:
+def identity_init_conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 3,
+    padding: int | str = "same",
+    bias: bool = False,
+) -> nn.Conv2d:
     """A convolution whose first ``in_channels`` filters start as the identity (dirac).
 
     The untrained network then passes its input on, so the first steps start from a signal
@@ -69,16 +75,22 @@ class ConvGroup(nn.Module):
 class SpeedNet(nn.Module):
     """airbench94's network: a 2x2 whitening conv, three conv groups, max pooling, a linear head."""
 
-    def __init__(self, widths: tuple[int, int, int] = WIDTHS, num_classes: int = len(CLASSES),
-                 logit_scale: float = LOGIT_SCALE) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, int, int] = WIDTHS,
+        num_classes: int = len(CLASSES),
+        logit_scale: float = LOGIT_SCALE,
+    ) -> None:
         super().__init__()
-        whiten_width = 2 * 3 * WHITEN_SIZE ** 2  # every patch direction, with both signs
+        whiten_width = 2 * 3 * WHITEN_SIZE**2  # every patch direction, with both signs
         self.whiten = identity_init_conv(3, whiten_width, WHITEN_SIZE, padding=0, bias=True)
         self.activation = nn.GELU()
-        self.groups = nn.Sequential(ConvGroup(whiten_width, widths[0]),   # 31 -> 15 pixels
-                                    ConvGroup(widths[0], widths[1]),      # 15 -> 7
-                                    ConvGroup(widths[1], widths[2]))      # 7 -> 3
-        self.pool = nn.MaxPool2d(3)                                       # 3 -> 1
+        self.groups = nn.Sequential(
+            ConvGroup(whiten_width, widths[0]),  # 31 -> 15 pixels
+            ConvGroup(widths[0], widths[1]),  # 15 -> 7
+            ConvGroup(widths[1], widths[2]),
+        )  # 7 -> 3
+        self.pool = nn.MaxPool2d(3)  # 3 -> 1
         self.head = nn.Linear(widths[2], num_classes, bias=False)
         self.logit_scale = logit_scale  # small logits: softer early predictions, steadier SGD
 
@@ -112,8 +124,9 @@ def patch_second_moment(images: Tensor, size: int = WHITEN_SIZE, chunk: int = 50
     A patch is flattened channel by channel, row by row: the order of a conv filter's weights.
     """
     channels = images.shape[1]
-    total = torch.zeros(channels * size * size, channels * size * size, dtype=torch.float64,
-                        device=images.device)
+    total = torch.zeros(
+        channels * size * size, channels * size * size, dtype=torch.float64, device=images.device
+    )
     count = 0
     for part in images.split(chunk):  # in chunks: 5000 images hold ~0.5 GB of float64 patches
         patches = part.double().unfold(2, size, 1).unfold(3, size, 1)  # [n, C, h, w, size, size]
@@ -123,8 +136,9 @@ def patch_second_moment(images: Tensor, size: int = WHITEN_SIZE, chunk: int = 50
     return total / count
 
 
-def whitening_filters(second_moment: Tensor, channels: int, size: int,
-                      eps: float = WHITEN_EPS) -> Tensor:
+def whitening_filters(
+    second_moment: Tensor, channels: int, size: int, eps: float = WHITEN_EPS
+) -> Tensor:
     """Filters ±v/sqrt(lambda + eps) for each eigenvector v (eigenvalue lambda), largest first.
 
     Each filter's output has mean square lambda / (lambda + eps), about 1, and the outputs are

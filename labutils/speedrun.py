@@ -37,43 +37,105 @@ from tqdm.auto import tqdm
 
 from labutils import runtime, sources
 from labutils.data import CLASSES
-from labutils.optimizers import (LOOKAHEAD_EVERY, NEWTON_SCHULZ_STEPS, WHITEN_BIAS_EPOCHS,
-                                 Lookahead, Muon, lookahead_decay, lr_multiplier, make_optimizer,
-                                 orthogonalize)
+from labutils.optimizers import (
+    LOOKAHEAD_EVERY,
+    NEWTON_SCHULZ_STEPS,
+    WHITEN_BIAS_EPOCHS,
+    Lookahead,
+    Muon,
+    lookahead_decay,
+    lr_multiplier,
+    make_optimizer,
+    orthogonalize,
+)
 from labutils.params import check_choice, check_int, check_positive
-from labutils.recipes import (LABEL_SMOOTHING, OPTIMIZERS, RECIPES, WIDTHS, Recipe,
-                              default_recipe, ladder_sizes)
-from labutils.speeddata import (TTA_LEVELS, SpeedData, alternating_flip_mask, evaluate,
-                                load_data, predict, to_network_input, train_batches, tta_logits,
-                                tta_views)
-from labutils.speednet import (WHITEN_IMAGES, SpeedNet, build_speed_net, init_whitening,
-                               patch_second_moment)
+from labutils.recipes import (
+    LABEL_SMOOTHING,
+    OPTIMIZERS,
+    RECIPES,
+    WIDTHS,
+    Recipe,
+    default_recipe,
+    ladder_sizes,
+)
+from labutils.speeddata import (
+    TTA_LEVELS,
+    SpeedData,
+    alternating_flip_mask,
+    evaluate,
+    load_data,
+    predict,
+    to_network_input,
+    train_batches,
+    tta_logits,
+    tta_views,
+)
+from labutils.speednet import (
+    WHITEN_IMAGES,
+    SpeedNet,
+    build_speed_net,
+    init_whitening,
+    patch_second_moment,
+)
 
 # This module's own names, then those it passes on: read a setting through ``speedrun``, but
 # change it in the module that defines it (``speeddata.TRANSLATE``, not ``speedrun.TRANSLATE``).
 __all__ = [
-    "train_step", "train_speed_net", "run_speedrun", "seconds_per_step",
-    "seconds_per_recipe_step", "format_duration", "describe_cost",
+    "train_step",
+    "train_speed_net",
+    "run_speedrun",
+    "seconds_per_step",
+    "seconds_per_recipe_step",
+    "format_duration",
+    "describe_cost",
     # recipes
-    "LABEL_SMOOTHING", "OPTIMIZERS", "RECIPES", "WIDTHS", "Recipe", "default_recipe",
+    "LABEL_SMOOTHING",
+    "OPTIMIZERS",
+    "RECIPES",
+    "WIDTHS",
+    "Recipe",
+    "default_recipe",
     "ladder_sizes",
     # speednet
-    "WHITEN_IMAGES", "SpeedNet", "build_speed_net", "init_whitening", "patch_second_moment",
+    "WHITEN_IMAGES",
+    "SpeedNet",
+    "build_speed_net",
+    "init_whitening",
+    "patch_second_moment",
     # optimizers
-    "NEWTON_SCHULZ_STEPS", "Lookahead", "Muon", "lookahead_decay", "lr_multiplier",
-    "make_optimizer", "orthogonalize",
+    "NEWTON_SCHULZ_STEPS",
+    "Lookahead",
+    "Muon",
+    "lookahead_decay",
+    "lr_multiplier",
+    "make_optimizer",
+    "orthogonalize",
     # speeddata
-    "TTA_LEVELS", "SpeedData", "alternating_flip_mask", "evaluate", "load_data", "predict",
-    "to_network_input", "train_batches", "tta_logits", "tta_views",
+    "TTA_LEVELS",
+    "SpeedData",
+    "alternating_flip_mask",
+    "evaluate",
+    "load_data",
+    "predict",
+    "to_network_input",
+    "train_batches",
+    "tta_logits",
+    "tta_views",
 ]
 
 
 # --------------------------------------------------------------------------- training
 
 
-def train_step(model: nn.Module, optimizer, images: Tensor, labels: Tensor,
-               label_smoothing: float, dtype: torch.dtype | None) -> tuple[Tensor, Tensor]:
-    """One optimiser step on one batch; returns the batch's summed loss and correct count (tensors)."""
+def train_step(
+    model: nn.Module,
+    optimizer,
+    images: Tensor,
+    labels: Tensor,
+    label_smoothing: float,
+    dtype: torch.dtype | None,
+) -> tuple[Tensor, Tensor]:
+    """One optimiser step on one batch; returns its summed loss and correct count (tensors)."""
     with runtime.autocast(images.device, dtype):
         logits = model(images)
     # Label smoothing: the network is not pushed towards infinite confidence on any image.
@@ -84,9 +146,16 @@ def train_step(model: nn.Module, optimizer, images: Tensor, labels: Tensor,
     return loss.detach() * len(labels), (logits.argmax(dim=1) == labels).sum()
 
 
-def train_speed_net(model: nn.Module, data: SpeedData, recipe: Recipe, epochs: float,
-                    batch_size: int, seed: int, dtype: torch.dtype | None,
-                    progress: bool | None = None) -> list[dict]:
+def train_speed_net(
+    model: nn.Module,
+    data: SpeedData,
+    recipe: Recipe,
+    epochs: float,
+    batch_size: int,
+    seed: int,
+    dtype: torch.dtype | None,
+    progress: bool | None = None,
+) -> list[dict]:
     """Train for ceil(epochs x steps per epoch) steps; return one record per (partial) epoch."""
     device = data.train_images.device
     steps_per_epoch = len(data.train_labels) // batch_size
@@ -97,17 +166,20 @@ def train_speed_net(model: nn.Module, data: SpeedData, recipe: Recipe, epochs: f
     generator = torch.Generator(device=device).manual_seed(seed)
     first_flips = torch.rand(len(data.train_labels), generator=generator, device=device) < 0.5
     history, step = [], 0
-    bar = tqdm(total=total_steps, unit="step", leave=False,
-               disable=not runtime.progress_enabled(progress))
+    bar = tqdm(
+        total=total_steps, unit="step", leave=False, disable=not runtime.progress_enabled(progress)
+    )
     for epoch in range(math.ceil(epochs)):
         if recipe.whiten:
             model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)
         model.train()
         loss_sum, correct, seen = torch.zeros((), device=device), 0, 0
-        for images, labels in train_batches(data, batch_size, epoch, first_flips, generator,
-                                            channels_last):
-            batch_loss, batch_correct = train_step(model, optimizer, images, labels,
-                                                   recipe.label_smoothing, dtype)
+        for images, labels in train_batches(
+            data, batch_size, epoch, first_flips, generator, channels_last
+        ):
+            batch_loss, batch_correct = train_step(
+                model, optimizer, images, labels, recipe.label_smoothing, dtype
+            )
             scheduler.step()
             step, seen = step + 1, seen + len(labels)
             loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
@@ -116,8 +188,14 @@ def train_speed_net(model: nn.Module, data: SpeedData, recipe: Recipe, epochs: f
             bar.update()
             if step == total_steps:
                 break
-        history.append({"epoch": epoch + 1, "steps": step, "train_loss": loss_sum.item() / seen,
-                        "train_acc": float(correct) / seen})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "steps": step,
+                "train_loss": loss_sum.item() / seen,
+                "train_acc": float(correct) / seen,
+            }
+        )
     bar.close()
     if lookahead is not None:
         lookahead.update(model, 1.0)  # end on the slow weights
@@ -132,8 +210,10 @@ def _check_run(epochs, batch_size, tta_level, seed, recipe: Recipe, train_count:
     check_choice("recipe.optimizer", recipe.optimizer, OPTIMIZERS)
     check_positive("recipe.label_smoothing", recipe.label_smoothing, allow_zero=True)
     if batch_size > train_count:
-        raise ValueError(f"batch_size = {batch_size} is larger than the {train_count} training "
-                         f"images, so an epoch has no full batch: use a smaller batch size.")
+        raise ValueError(
+            f"batch_size = {batch_size} is larger than the {train_count} training "
+            f"images, so an epoch has no full batch: use a smaller batch size."
+        )
 
 
 def _clock(device: torch.device) -> float:
@@ -141,10 +221,17 @@ def _clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def run_speedrun(source: sources.DataSource | SpeedData, epochs: float | None = None,
-                 batch_size: int | None = None, tta_level: int = 2, seed: int = 0,
-                 device: str | torch.device = "auto", precision: str = "auto",
-                 progress: bool | None = None, recipe: Recipe | None = None) -> dict:
+def run_speedrun(
+    source: sources.DataSource | SpeedData,
+    epochs: float | None = None,
+    batch_size: int | None = None,
+    tta_level: int = 2,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    progress: bool | None = None,
+    recipe: Recipe | None = None,
+) -> dict:
     """Train airbench94's network with ``recipe`` (airbench94's by default) and test it.
 
     ``epochs`` and ``batch_size`` default to the recipe's published ones.
@@ -170,24 +257,44 @@ def run_speedrun(source: sources.DataSource | SpeedData, epochs: float | None = 
     trained = _clock(device)
     test_acc = evaluate(model, data.test_images, data.test_labels, tta_level, dtype)
     tested = _clock(device)
-    test_acc_no_tta = test_acc if tta_level == 0 else \
-        evaluate(model, data.test_images, data.test_labels, 0, dtype)
-    return {"test_acc": test_acc, "test_acc_no_tta": test_acc_no_tta,
-            "seconds": tested - start, "seconds_whiten": whitened - start,
-            "seconds_train": trained - whitened, "seconds_tta": tested - trained,
-            "epochs": epochs, "batch_size": batch_size, "steps": history[-1]["steps"],
-            "tta_level": tta_level, "seed": seed, "recipe": asdict(recipe), "data": data.label,
-            "runtime": runtime.describe_runtime(device, dtype,
-                                                runtime.use_channels_last(model, device)),
-            "history": history, "model": model}
+    test_acc_no_tta = (
+        test_acc
+        if tta_level == 0
+        else evaluate(model, data.test_images, data.test_labels, 0, dtype)
+    )
+    return {
+        "test_acc": test_acc,
+        "test_acc_no_tta": test_acc_no_tta,
+        "seconds": tested - start,
+        "seconds_whiten": whitened - start,
+        "seconds_train": trained - whitened,
+        "seconds_tta": tested - trained,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "steps": history[-1]["steps"],
+        "tta_level": tta_level,
+        "seed": seed,
+        "recipe": asdict(recipe),
+        "data": data.label,
+        "runtime": runtime.describe_runtime(
+            device, dtype, runtime.use_channels_last(model, device)
+        ),
+        "history": history,
+        "model": model,
+    }
 
 
 # --------------------------------------------------------------------------- cost estimates
 
 
-def seconds_per_step(model: nn.Module, batch_size: int, device: torch.device | str,
-                     dtype: torch.dtype | None = None, optimizer=None,
-                     calls: int = 1) -> float:
+def seconds_per_step(
+    model: nn.Module,
+    batch_size: int,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+    optimizer=None,
+    calls: int = 1,
+) -> float:
     """Seconds one training step of ``model`` takes on ``device``: the mean of ``calls`` steps
     on a random batch, after one untimed warm-up step.
 
@@ -201,8 +308,9 @@ def seconds_per_step(model: nn.Module, batch_size: int, device: torch.device | s
     model = model.to(device, memory_format=memory_format).train()
     optimizer = optimizer or torch.optim.Adam(model.parameters())
     generator = torch.Generator(device=device).manual_seed(0)
-    images = torch.randint(0, 256, (batch_size, 32, 32, 3), dtype=torch.uint8,
-                           generator=generator, device=device)
+    images = torch.randint(
+        0, 256, (batch_size, 32, 32, 3), dtype=torch.uint8, generator=generator, device=device
+    )
     images = to_network_input(images, channels_last)
     labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator, device=device)
     train_step(model, optimizer, images, labels, 0.0, dtype)  # first-call setup, untimed
@@ -212,8 +320,13 @@ def seconds_per_step(model: nn.Module, batch_size: int, device: torch.device | s
     return (_clock(device) - start) / calls
 
 
-def seconds_per_recipe_step(recipe: Recipe, batch_size: int, device: torch.device | str,
-                            dtype: torch.dtype | None = None, calls: int = 1) -> float:
+def seconds_per_recipe_step(
+    recipe: Recipe,
+    batch_size: int,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+    calls: int = 1,
+) -> float:
     """``seconds_per_step`` of a fresh network of ``recipe`` with its optimiser."""
     model = build_speed_net(device, recipe)
     optimizer, _ = make_optimizer(recipe, model, batch_size, total_steps=100, steps_per_epoch=10)
@@ -233,6 +346,8 @@ def describe_cost(runs: int, epochs: float, steps_per_epoch: int, step_seconds: 
     """What ``runs`` trainings of ``epochs`` will take, for a line printed before a long cell:
     '4 runs x 5 epoch(s) x 48 steps x 0.95 s = about 15 min of training steps'."""
     total = runs * math.ceil(epochs * steps_per_epoch) * step_seconds
-    return (f"{runs} run{'s' if runs != 1 else ''} x {epochs:g} epoch(s) x {steps_per_epoch} "
-            f"step{'s' if steps_per_epoch != 1 else ''} x {step_seconds:.2g} s = about "
-            f"{format_duration(total)} of training steps")
+    return (
+        f"{runs} run{'s' if runs != 1 else ''} x {epochs:g} epoch(s) x {steps_per_epoch} "
+        f"step{'s' if steps_per_epoch != 1 else ''} x {step_seconds:.2g} s = about "
+        f"{format_duration(total)} of training steps"
+    )

@@ -14,8 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from labutils.data import (BATCH_FOLDER, CLASSES, IMAGE_SIZE, META_FILE, PIXELS_PER_IMAGE,
-                           SYNTHETIC_MARKER, TEST_FILES, TRAIN_FILES, write_atomically)
+from labutils.data import (
+    BATCH_FOLDER,
+    CLASSES,
+    IMAGE_SIZE,
+    META_FILE,
+    PIXELS_PER_IMAGE,
+    SYNTHETIC_MARKER,
+    TEST_FILES,
+    TRAIN_FILES,
+    write_atomically,
+)
 from labutils.params import check_int
 
 # --------------------------------------------------------------------------- Python 2 pickles
@@ -41,20 +50,45 @@ def _py2_int(value: int) -> bytes:
 def _py2_list(items: list) -> bytes:
     out = [b"]"]  # EMPTY_LIST, then MARK ... APPENDS in chunks of 1000, as cPickle writes
     for start in range(0, len(items), 1000):
-        out += [b"("] + [_py2_value(item) for item in items[start:start + 1000]] + [b"e"]
+        out += [b"("] + [_py2_value(item) for item in items[start : start + 1000]] + [b"e"]
     return b"".join(out)
 
 
 def _py2_uint8_matrix(array: np.ndarray) -> bytes:
     """An (N, 3072) uint8 array as numpy pickles it under Python 2."""
     rows, columns = array.shape
-    dtype = (b"cnumpy\ndtype\n" + _py2_str("u1") + _py2_int(0) + _py2_int(1) + b"\x87R"
-             + b"(" + _py2_int(3) + _py2_str("|") + b"NNN" + struct.pack("<ci", b"J", -1)
-             + struct.pack("<ci", b"J", -1) + _py2_int(0) + b"tb")
-    return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n"
-            + _py2_int(0) + b"\x85" + _py2_str("b") + b"\x87R"
-            + b"(" + _py2_int(1) + _py2_int(rows) + _py2_int(columns) + b"\x86" + dtype
-            + b"\x89" + _py2_str(np.ascontiguousarray(array).tobytes()) + b"tb")
+    dtype = (
+        b"cnumpy\ndtype\n"
+        + _py2_str("u1")
+        + _py2_int(0)
+        + _py2_int(1)
+        + b"\x87R"
+        + b"("
+        + _py2_int(3)
+        + _py2_str("|")
+        + b"NNN"
+        + struct.pack("<ci", b"J", -1)
+        + struct.pack("<ci", b"J", -1)
+        + _py2_int(0)
+        + b"tb"
+    )
+    return (
+        b"cnumpy.core.multiarray\n_reconstruct\n"
+        + b"cnumpy\nndarray\n"
+        + _py2_int(0)
+        + b"\x85"
+        + _py2_str("b")
+        + b"\x87R"
+        + b"("
+        + _py2_int(1)
+        + _py2_int(rows)
+        + _py2_int(columns)
+        + b"\x86"
+        + dtype
+        + b"\x89"
+        + _py2_str(np.ascontiguousarray(array).tobytes())
+        + b"tb"
+    )
 
 
 def _py2_value(value) -> bytes:
@@ -70,7 +104,7 @@ def _py2_value(value) -> bytes:
 
 
 def dumps_py2(record: dict) -> bytes:
-    """Serialise a dict of str, int, list and uint8-matrix values as a Python 2 protocol-2 pickle."""
+    """A dict of str, int, list and uint8-matrix values as a Python 2 protocol-2 pickle."""
     items = b"".join(_py2_str(key) + _py2_value(value) for key, value in record.items())
     return b"\x80\x02}(" + items + b"u."
 
@@ -107,8 +141,9 @@ def _batch_record(label: str, data: np.ndarray, labels: np.ndarray, first: int) 
     return {"batch_label": label, "labels": labels.tolist(), "data": data, "filenames": names}
 
 
-def write_synthetic_cifar10(root: str | os.PathLike, train_per_class: int = 100,
-                            test_per_class: int = 20, seed: int = 0) -> Path:
+def write_synthetic_cifar10(
+    root: str | os.PathLike, train_per_class: int = 100, test_per_class: int = 20, seed: int = 0
+) -> Path:
     """Write synthetic CIFAR-10 files in exactly the official format; returns the batch folder."""
     check_int("train_per_class", train_per_class)
     check_int("test_per_class", test_per_class)
@@ -118,16 +153,27 @@ def write_synthetic_cifar10(root: str | os.PathLike, train_per_class: int = 100,
     train_data, train_labels = _synthetic_split(train_per_class, rng)
     chunks = np.array_split(np.arange(len(train_labels)), len(TRAIN_FILES))
     for number, (name, rows) in enumerate(zip(TRAIN_FILES, chunks), start=1):
-        record = _batch_record(f"training batch {number} of {len(TRAIN_FILES)}",
-                               train_data[rows], train_labels[rows], int(rows[0]))
+        record = _batch_record(
+            f"training batch {number} of {len(TRAIN_FILES)}",
+            train_data[rows],
+            train_labels[rows],
+            int(rows[0]),
+        )
         write_atomically(folder / name, dumps_py2(record))
     test_data, test_labels = _synthetic_split(test_per_class, rng)
     record = _batch_record("testing batch 1 of 1", test_data, test_labels, 0)
     write_atomically(folder / TEST_FILES[0], dumps_py2(record))
-    meta = {"num_cases_per_batch": len(chunks[0]), "label_names": list(CLASSES),
-            "num_vis": PIXELS_PER_IMAGE}
+    meta = {
+        "num_cases_per_batch": len(chunks[0]),
+        "label_names": list(CLASSES),
+        "num_vis": PIXELS_PER_IMAGE,
+    }
     write_atomically(folder / META_FILE, dumps_py2(meta))
-    marker = {"train_per_class": int(train_per_class), "test_per_class": int(test_per_class),
-              "seed": int(seed), "note": "synthetic images, not CIFAR-10"}
+    marker = {
+        "train_per_class": int(train_per_class),
+        "test_per_class": int(test_per_class),
+        "seed": int(seed),
+        "note": "synthetic images, not CIFAR-10",
+    }
     write_atomically(folder / SYNTHETIC_MARKER, json.dumps(marker, indent=2).encode())
     return folder

@@ -33,13 +33,21 @@ from labutils import checkpoints, runtime
 from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE, Progress
 from labutils.params import ParameterError, check_choice, check_int, check_positive
 
-HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
-                "seconds", "images_per_second")
+HISTORY_KEYS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "seconds",
+    "images_per_second",
+)
 CLIP_MODES = ("value", "norm")
 RANGE_TEST_SMOOTHING = 0.98  # weight of the past in the range test's smoothed loss (fastai's)
-RANGE_TEST_BLOWUP = 4.0      # the range test stops once the smoothed loss exceeds 4x its best
+RANGE_TEST_BLOWUP = 4.0  # the range test stops once the smoothed loss exceeds 4x its best
 # Divergence is not always a NaN: the report's MLP fell from 43% to 14% with finite losses.
-COLLAPSE_DROP = 0.15         # warn when test accuracy falls this far below its best so far
+COLLAPSE_DROP = 0.15  # warn when test accuracy falls this far below its best so far
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,21 +56,27 @@ class TrainingDiverged(RuntimeError):
 
 # --------------------------------------------------------------------------- evaluation
 
+
 def _model_device(model: nn.Module) -> torch.device:
     parameter = next(iter(model.parameters()), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-               channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_device(
+    images: torch.Tensor, labels: torch.Tensor, device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     images = images.to(device, non_blocking=True)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     return images, labels.to(device, non_blocking=True)
 
 
-def evaluate(model: nn.Module, loader, device: torch.device | str | None = None,
-             dtype: torch.dtype | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, float]:
     """Mean cross-entropy loss and accuracy (in [0, 1]) of ``model`` over one pass of ``loader``."""
     device = _model_device(model) if device is None else torch.device(device)
     channels_last = runtime.use_channels_last(model, device)
@@ -81,15 +95,19 @@ def evaluate(model: nn.Module, loader, device: torch.device | str | None = None,
         model.train(was_training)
     if count == 0:
         raise ValueError("evaluate() got no batches: the loader is empty.")
-    return {"loss": torch.stack(loss_sums).sum().item() / count,
-            "accuracy": torch.stack(correct).sum().item() / count}
+    return {
+        "loss": torch.stack(loss_sums).sum().item() / count,
+        "accuracy": torch.stack(correct).sum().item() / count,
+    }
 
 
 # --------------------------------------------------------------------------- run and progress
 
+
 @dataclass
 class _Run:
     """What stays fixed while training: the model, its data and how each step is taken."""
+
     model: nn.Module
     train_loader: Any
     test_loader: Any
@@ -127,6 +145,7 @@ def _interrupts_deferred():
 
 # --------------------------------------------------------------------------- argument checks
 
+
 def _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode) -> None:
     check_int("epochs", epochs, minimum=1)
     check_positive("max_lr", max_lr)
@@ -139,9 +158,10 @@ def _check_loader(loader, name: str) -> None:
     try:
         size = len(loader)
     except TypeError:
-        raise ValueError(f"{name} must have a length (len({name}) failed for "
-                         f"{type(loader).__name__}); pass a DataLoader or a TensorLoader."
-                         ) from None
+        raise ValueError(
+            f"{name} must have a length (len({name}) failed for "
+            f"{type(loader).__name__}); pass a DataLoader or a TensorLoader."
+        ) from None
     if size == 0:
         raise ValueError(f"{name} is empty (0 batches): check the dataset and the batch size.")
 
@@ -157,27 +177,35 @@ def _check_out_dir(out_dir, resume: bool) -> Path | None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:
-        raise ValueError(f"out_dir {str(path)!r} cannot be created or written to ({error}); "
-                         f"choose another folder.") from None
+        raise ValueError(
+            f"out_dir {str(path)!r} cannot be created or written to ({error}); "
+            f"choose another folder."
+        ) from None
     return path
 
 
 # --------------------------------------------------------------------------- checkpoints
 
+
 def _save(run: _Run, state: Progress) -> None:
-    checkpoints.save_checkpoint(run.out_dir, run.model, run.optimizer, run.scheduler, state,
-                                run.meta)
+    checkpoints.save_checkpoint(
+        run.out_dir, run.model, run.optimizer, run.scheduler, state, run.meta
+    )
 
 
 def _resume(run: _Run) -> Progress:
-    state = checkpoints.resume(run.out_dir, run.model, run.optimizer, run.scheduler, run.meta,
-                               run.device)
-    print(f"Resuming from {run.out_dir / CHECKPOINT_FILE}: {state.epoch} of {run.epochs} epochs "
-          f"done, {state.step} of {len(run.train_loader)} batches into the next.")
+    state = checkpoints.resume(
+        run.out_dir, run.model, run.optimizer, run.scheduler, run.meta, run.device
+    )
+    print(
+        f"Resuming from {run.out_dir / CHECKPOINT_FILE}: {state.epoch} of {run.epochs} epochs "
+        f"done, {state.step} of {len(run.train_loader)} batches into the next."
+    )
     return state
 
 
 # --------------------------------------------------------------------------- one epoch
+
 
 def _clip_gradients(run: _Run) -> None:
     if run.grad_clip is None:
@@ -191,15 +219,18 @@ def _clip_gradients(run: _Run) -> None:
 def _diverged_message(run: _Run, state: Progress, loss: float) -> str:
     saved = ""
     if run.out_dir is not None and state.epoch > 0:
-        saved = (f" The checkpoint of epoch {state.epoch} in {str(run.out_dir)!r} was kept "
-                 f"as it was.")
+        saved = (
+            f" The checkpoint of epoch {state.epoch} in {str(run.out_dir)!r} was kept as it was."
+        )
     lr = run.optimizer.param_groups[0]["lr"]
-    return (f"training diverged at epoch {state.epoch + 1}, step {state.step + 1} of "
-            f"{len(run.train_loader)}: the loss is {loss} (lr {lr:.3g}). The learning rate is "
-            f"probably too high for this model (max_lr={run.meta['training']['max_lr']}): "
-            f"try a lower max_lr "
-            f"(run lr_range_test to pick one), or clip the gradients (for example "
-            f"grad_clip=0.1).{saved}")
+    return (
+        f"training diverged at epoch {state.epoch + 1}, step {state.step + 1} of "
+        f"{len(run.train_loader)}: the loss is {loss} (lr {lr:.3g}). The learning rate is "
+        f"probably too high for this model (max_lr={run.meta['training']['max_lr']}): "
+        f"try a lower max_lr "
+        f"(run lr_range_test to pick one), or clip the gradients (for example "
+        f"grad_clip=0.1).{saved}"
+    )
 
 
 def _train_step(run: _Run, state: Progress, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -226,8 +257,14 @@ def _train_step(run: _Run, state: Progress, images: torch.Tensor, labels: torch.
 
 
 def _progress_bar(run: _Run, state: Progress) -> tqdm:
-    return tqdm(total=len(run.train_loader), initial=state.step, unit="batch", leave=False,
-                desc=f"epoch {state.epoch + 1}/{run.epochs}", disable=not run.show_progress)
+    return tqdm(
+        total=len(run.train_loader),
+        initial=state.step,
+        unit="batch",
+        leave=False,
+        desc=f"epoch {state.epoch + 1}/{run.epochs}",
+        disable=not run.show_progress,
+    )
 
 
 def _train_epoch(run: _Run, state: Progress) -> None:
@@ -252,11 +289,15 @@ def _train_epoch(run: _Run, state: Progress) -> None:
             now = time.perf_counter()
             state.train_seconds, clock = state.train_seconds + now - clock, now
             bar.update()
-            bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
-                            acc=f"{state.correct / state.seen:.4f}", refresh=False)
+            bar.set_postfix(
+                loss=f"{state.loss_sum / state.seen:.4f}",
+                acc=f"{state.correct / state.seen:.4f}",
+                refresh=False,
+            )
     if state.seen == 0:
-        raise ValueError(f"train_loader gave no batches, although len(train_loader) is "
-                         f"{len(run.train_loader)}.")
+        raise ValueError(
+            f"train_loader gave no batches, although len(train_loader) is {len(run.train_loader)}."
+        )
 
 
 def _end_epoch(run: _Run, state: Progress) -> None:
@@ -264,18 +305,27 @@ def _end_epoch(run: _Run, state: Progress) -> None:
     start = time.perf_counter()
     scores = evaluate(run.model, run.test_loader, run.device, run.dtype)
     seconds = state.train_seconds + time.perf_counter() - start
-    record = {"epoch": state.epoch + 1, "lr": float(state.last_lr),
-              "train_loss": state.loss_sum / state.seen, "train_acc": state.correct / state.seen,
-              "test_loss": scores["loss"], "test_acc": scores["accuracy"], "seconds": seconds,
-              "images_per_second": state.seen / max(state.train_seconds, 1e-9)}
+    record = {
+        "epoch": state.epoch + 1,
+        "lr": float(state.last_lr),
+        "train_loss": state.loss_sum / state.seen,
+        "train_acc": state.correct / state.seen,
+        "test_loss": scores["loss"],
+        "test_acc": scores["accuracy"],
+        "seconds": seconds,
+        "images_per_second": state.seen / max(state.train_seconds, 1e-9),
+    }
     with _interrupts_deferred():
         state.history.append(record)
         state.start_next_epoch()
         state.rng_state = checkpoints.rng_state(run.device)
-    print(f"epoch {record['epoch']}/{run.epochs}  lr {record['lr']:.3g}  "
-          f"train_loss {record['train_loss']:.4f}  train_acc {record['train_acc']:.4f}  "
-          f"test_loss {record['test_loss']:.4f}  test_acc {record['test_acc']:.4f}  "
-          f"{record['seconds']:.1f}s", flush=True)
+    print(
+        f"epoch {record['epoch']}/{run.epochs}  lr {record['lr']:.3g}  "
+        f"train_loss {record['train_loss']:.4f}  train_acc {record['train_acc']:.4f}  "
+        f"test_loss {record['test_loss']:.4f}  test_acc {record['test_acc']:.4f}  "
+        f"{record['seconds']:.1f}s",
+        flush=True,
+    )
     warning = collapse_warning(state.history)
     if warning:
         print(warning, flush=True)
@@ -289,59 +339,112 @@ def collapse_warning(history: list[dict], drop: float = COLLAPSE_DROP) -> str | 
     last = history[-1]
     if best["test_acc"] - last["test_acc"] < drop:
         return None
-    return (f"warning: test accuracy fell from {best['test_acc']:.1%} (epoch {best['epoch']}) "
-            f"to {last['test_acc']:.1%} (epoch {last['epoch']}), at lr {last['lr']:.3g}: "
-            f"training is diverging without a NaN. Lower max_lr (lr_range_test suggests one) "
-            f"or clip the gradients.")
+    return (
+        f"warning: test accuracy fell from {best['test_acc']:.1%} (epoch {best['epoch']}) "
+        f"to {last['test_acc']:.1%} (epoch {last['epoch']}), at lr {last['lr']:.3g}: "
+        f"training is diverging without a NaN. Lower max_lr (lr_range_test suggests one) "
+        f"or clip the gradients."
+    )
 
 
 def _save_on_interrupt(run: _Run, state: Progress) -> None:
-    where = (f"epoch {state.epoch + 1} of {run.epochs}, after {state.step} of "
-             f"{len(run.train_loader)} batches")
+    where = (
+        f"epoch {state.epoch + 1} of {run.epochs}, after {state.step} of "
+        f"{len(run.train_loader)} batches"
+    )
     if run.out_dir is None:
-        print(f"\nInterrupted at {where}. Nothing was saved: pass out_dir=... to keep "
-              f"checkpoints.", flush=True)
+        print(
+            f"\nInterrupted at {where}. Nothing was saved: pass out_dir=... to keep checkpoints.",
+            flush=True,
+        )
         return
     _save(run, state)
-    print(f"\nInterrupted at {where}. Saved the checkpoint to "
-          f"{str(run.out_dir / CHECKPOINT_FILE)!r} and the history so far to "
-          f"{str(run.out_dir / HISTORY_FILE)!r}. To continue exactly from here, call "
-          f"fit_one_cycle again with the same arguments and resume=True (on the command "
-          f"line: the same command with --resume).", flush=True)
+    print(
+        f"\nInterrupted at {where}. Saved the checkpoint to "
+        f"{str(run.out_dir / CHECKPOINT_FILE)!r} and the history so far to "
+        f"{str(run.out_dir / HISTORY_FILE)!r}. To continue exactly from here, call "
+        f"fit_one_cycle again with the same arguments and resume=True (on the command "
+        f"line: the same command with --resume).",
+        flush=True,
+    )
 
 
 # --------------------------------------------------------------------------- fit_one_cycle
 
-def _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, grad_clip,
-              clip_mode, opt_func, device, dtype, out_dir, progress, meta) -> _Run:
+
+def _make_run(
+    model,
+    train_loader,
+    test_loader,
+    epochs,
+    max_lr,
+    weight_decay,
+    grad_clip,
+    clip_mode,
+    opt_func,
+    device,
+    dtype,
+    out_dir,
+    progress,
+    meta,
+) -> _Run:
     channels_last = runtime.use_channels_last(model, device)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     model.to(device, memory_format=memory_format)
     optimizer = opt_func(model.parameters(), lr=max_lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, epochs=epochs,
-                                                    steps_per_epoch=len(train_loader))
-    training = {"epochs": int(epochs), "max_lr": float(max_lr),
-                "weight_decay": float(weight_decay),
-                "grad_clip": None if grad_clip is None else float(grad_clip),
-                "clip_mode": clip_mode, "optimizer": getattr(opt_func, "__name__", str(opt_func)),
-                "steps_per_epoch": len(train_loader),
-                # What this run trains with, for its run.json (resuming may change them).
-                "device": str(device), "precision": "fp32" if dtype is None else "bf16",
-                "memory_format": "channels_last" if channels_last else "contiguous",
-                "runtime": runtime.describe_runtime(device, dtype, channels_last)}
-    return _Run(model, train_loader, test_loader, optimizer, scheduler, device, dtype,
-                channels_last, None if grad_clip is None else float(grad_clip), clip_mode,
-                int(epochs), runtime.progress_enabled(progress), out_dir,
-                {**copy.deepcopy(meta or {}), "training": training})
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr, epochs=epochs, steps_per_epoch=len(train_loader)
+    )
+    training = {
+        "epochs": int(epochs),
+        "max_lr": float(max_lr),
+        "weight_decay": float(weight_decay),
+        "grad_clip": None if grad_clip is None else float(grad_clip),
+        "clip_mode": clip_mode,
+        "optimizer": getattr(opt_func, "__name__", str(opt_func)),
+        "steps_per_epoch": len(train_loader),
+        # What this run trains with, for its run.json (resuming may change them).
+        "device": str(device),
+        "precision": "fp32" if dtype is None else "bf16",
+        "memory_format": "channels_last" if channels_last else "contiguous",
+        "runtime": runtime.describe_runtime(device, dtype, channels_last),
+    }
+    return _Run(
+        model,
+        train_loader,
+        test_loader,
+        optimizer,
+        scheduler,
+        device,
+        dtype,
+        channels_last,
+        None if grad_clip is None else float(grad_clip),
+        clip_mode,
+        int(epochs),
+        runtime.progress_enabled(progress),
+        out_dir,
+        {**copy.deepcopy(meta or {}), "training": training},
+    )
 
 
-def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_lr: float,
-                  weight_decay: float = 0.0, grad_clip: float | None = None,
-                  clip_mode: str = "value", opt_func: Callable = torch.optim.Adam,
-                  device: str | torch.device | None = None, precision: str = "auto",
-                  out_dir: str | os.PathLike | None = None, resume: bool = False,
-                  progress: bool | None = None, meta: dict | None = None,
-                  on_epoch_end: Callable[[list[dict]], Any] | None = None) -> list[dict]:
+def fit_one_cycle(
+    model: nn.Module,
+    train_loader,
+    test_loader,
+    epochs: int,
+    max_lr: float,
+    weight_decay: float = 0.0,
+    grad_clip: float | None = None,
+    clip_mode: str = "value",
+    opt_func: Callable = torch.optim.Adam,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    meta: dict | None = None,
+    on_epoch_end: Callable[[list[dict]], Any] | None = None,
+) -> list[dict]:
     """Train with the one-cycle learning-rate policy, test after every epoch; return the history.
 
     The learning rate rises from max_lr/25 to ``max_lr`` over the first 30% of the batches,
@@ -365,8 +468,22 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
     out_dir = _check_out_dir(out_dir, resume)
-    run = _make_run(model, train_loader, test_loader, epochs, max_lr, weight_decay, grad_clip,
-                    clip_mode, opt_func, device, dtype, out_dir, progress, meta)
+    run = _make_run(
+        model,
+        train_loader,
+        test_loader,
+        epochs,
+        max_lr,
+        weight_decay,
+        grad_clip,
+        clip_mode,
+        opt_func,
+        device,
+        dtype,
+        out_dir,
+        progress,
+        meta,
+    )
     state = _resume(run) if resume else Progress(rng_state=checkpoints.rng_state(run.device))
     print(run.meta["training"]["runtime"], flush=True)
     try:
@@ -382,6 +499,7 @@ def fit_one_cycle(model: nn.Module, train_loader, test_loader, epochs: int, max_
 
 
 # --------------------------------------------------------------------------- cost
+
 
 def _forever(loader):
     """Batches from ``loader`` without end: a new pass whenever one ends."""
@@ -404,9 +522,13 @@ def _timed_steps(model, batches, optimizer, device, dtype, channels_last, steps)
     return time.perf_counter() - start
 
 
-def measure_epoch_seconds(model: nn.Module, loader, steps: int = 3,
-                          device: str | torch.device | None = None,
-                          precision: str = "auto") -> float:
+def measure_epoch_seconds(
+    model: nn.Module,
+    loader,
+    steps: int = 3,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+) -> float:
     """Seconds one training epoch over ``loader`` takes on this machine, timed on a few steps.
 
     Trains a copy of ``model`` with Adam, on the device and in the precision ``fit_one_cycle``
@@ -448,19 +570,23 @@ def describe_cost(epochs: int, epoch_seconds: float, runs: int = 1) -> str:
     For example ``"2 runs x 20 epochs x 95.0 s = about 63 min on this machine"``.
     """
     times = f"{runs} runs x " if runs != 1 else ""
-    return (f"{times}{epochs} epoch{'s' if epochs != 1 else ''} x {epoch_seconds:.1f} s = about "
-            f"{_duration(runs * epochs * epoch_seconds)} on this machine")
+    return (
+        f"{times}{epochs} epoch{'s' if epochs != 1 else ''} x {epoch_seconds:.1f} s = about "
+        f"{_duration(runs * epochs * epoch_seconds)} on this machine"
+    )
 
 
 # --------------------------------------------------------------------------- lr range test
 
-def _sweep_learning_rates(model, loader, optimizer, start_lr, end_lr, num_steps, device,
-                          dtype) -> tuple[list[float], list[float]]:
+
+def _sweep_learning_rates(
+    model, loader, optimizer, start_lr, end_lr, num_steps, device, dtype
+) -> tuple[list[float], list[float]]:
     channels_last = runtime.use_channels_last(model, device)
     factor = (end_lr / start_lr) ** (1 / (num_steps - 1))
     lrs, losses, average, best = [], [], 0.0, math.inf
     for step, (images, labels) in zip(range(num_steps), _forever(loader), strict=False):
-        lr = start_lr * factor ** step
+        lr = start_lr * factor**step
         for group in optimizer.param_groups:
             group["lr"] = lr
         images, labels = _to_device(images, labels, device, channels_last)
@@ -485,16 +611,24 @@ def _check_range_arguments(train_loader, start_lr, end_lr, num_steps) -> None:
     check_positive("start_lr", start_lr)
     check_positive("end_lr", end_lr)
     if end_lr <= start_lr:
-        raise ParameterError(f"end_lr = {end_lr!r} is not valid: use a number > start_lr "
-                             f"({start_lr!r}).")
+        raise ParameterError(
+            f"end_lr = {end_lr!r} is not valid: use a number > start_lr ({start_lr!r})."
+        )
     check_int("num_steps", num_steps, minimum=2)
     _check_loader(train_loader, "train_loader")
 
 
-def lr_range_test(model: nn.Module, train_loader, start_lr: float = 1e-7, end_lr: float = 1.0,
-                  num_steps: int = 100, opt_func: Callable = torch.optim.Adam,
-                  weight_decay: float = 0.0, device: str | torch.device | None = None,
-                  precision: str = "auto") -> dict:
+def lr_range_test(
+    model: nn.Module,
+    train_loader,
+    start_lr: float = 1e-7,
+    end_lr: float = 1.0,
+    num_steps: int = 100,
+    opt_func: Callable = torch.optim.Adam,
+    weight_decay: float = 0.0,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+) -> dict:
     """Leslie Smith's learning-rate range test: raise the lr step by step and watch the loss.
 
     The lr grows exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches; the
@@ -507,15 +641,17 @@ def lr_range_test(model: nn.Module, train_loader, start_lr: float = 1e-7, end_lr
     _check_range_arguments(train_loader, start_lr, end_lr, num_steps)
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
-    memory_format = (torch.channels_last if runtime.use_channels_last(model, device)
-                     else torch.preserve_format)
+    memory_format = (
+        torch.channels_last if runtime.use_channels_last(model, device) else torch.preserve_format
+    )
     model.to(device, memory_format=memory_format)
     saved_weights, was_training = copy.deepcopy(model.state_dict()), model.training
     optimizer = opt_func(model.parameters(), lr=start_lr, weight_decay=weight_decay)
     model.train()
     try:
-        lrs, losses = _sweep_learning_rates(model, train_loader, optimizer, start_lr, end_lr,
-                                            num_steps, device, dtype)
+        lrs, losses = _sweep_learning_rates(
+            model, train_loader, optimizer, start_lr, end_lr, num_steps, device, dtype
+        )
     finally:
         model.load_state_dict(saved_weights)
         model.train(was_training)

@@ -24,9 +24,23 @@ def speed():
 
 def test_speed_script_prints_a_table_with_a_positive_ratio(tmp_path):
     data.write_synthetic_cifar10(tmp_path, train_per_class=20, test_per_class=5)
-    result = subprocess.run([sys.executable, str(SPEED_SCRIPT), "--root", str(tmp_path),
-                             "--steps", "2", "--repeats", "1", "--models", "mlp"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SPEED_SCRIPT),
+            "--root",
+            str(tmp_path),
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--models",
+            "mlp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("model "))
@@ -37,13 +51,21 @@ def test_speed_script_prints_a_table_with_a_positive_ratio(tmp_path):
 
 
 def test_markdown_table_has_a_header_a_rule_and_a_row_per_model(speed):
-    row = {"model": "cnn", "steps": 30, "report_setup": "64, fp32, NCHW", "report": 400.0,
-           "engine_setup": "128, bf16, channels_last", "engine": 1200.0, "ratio": 3.0}
+    row = {
+        "model": "cnn",
+        "steps": 30,
+        "report_setup": "64, fp32, NCHW",
+        "report": 400.0,
+        "engine_setup": "128, bf16, channels_last",
+        "engine": 1200.0,
+        "ratio": 3.0,
+    }
     lines = speed.format_table([row, {**row, "model": "mlp"}], markdown=True).splitlines()
     assert len(lines) == 4 and all(line.startswith("| ") for line in lines)
     assert lines[1].startswith("| --- | ---: |")
-    assert lines[2] == ("| cnn | 30 | 64, fp32, NCHW | 400 | 128, bf16, channels_last | "
-                        "1,200 | 3.00x |")
+    assert lines[2] == (
+        "| cnn | 30 | 64, fp32, NCHW | 400 | 128, bf16, channels_last | 1,200 | 3.00x |"
+    )
 
 
 def test_endless_keeps_one_iterator_until_it_runs_out(speed):

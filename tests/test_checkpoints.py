@@ -29,13 +29,21 @@ def fit_mlp(loader, out_dir, **kwargs):
     """Train a fresh small MLP into ``out_dir``; return the model."""
     torch.manual_seed(0)
     model = models.build_model("mlp", hidden=[16])
-    settings = dict(epochs=1, max_lr=1e-2, device="cpu", precision="fp32", progress=False,
-                    out_dir=out_dir, meta=MLP_META)
+    settings = dict(
+        epochs=1,
+        max_lr=1e-2,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        out_dir=out_dir,
+        meta=MLP_META,
+    )
     train.fit_one_cycle(model, loader, loader, **{**settings, **kwargs})
     return model
 
 
 # --------------------------------------------------------------------------- what is saved
+
 
 def test_the_run_folder_names_are_defined_once():
     assert runs.CHECKPOINT_FILE is checkpoints.CHECKPOINT_FILE == "model.pt"
@@ -43,8 +51,9 @@ def test_the_run_folder_names_are_defined_once():
     assert train.CHECKPOINT_FILE is checkpoints.CHECKPOINT_FILE
 
 
-def test_checkpoint_loads_with_weights_only_and_rebuilds_the_model(loader, images_and_labels,
-                                                                   tmp_path):
+def test_checkpoint_loads_with_weights_only_and_rebuilds_the_model(
+    loader, images_and_labels, tmp_path
+):
     model = fit_mlp(loader, tmp_path, epochs=2)
 
     checkpoint = torch.load(tmp_path / "model.pt", weights_only=True)
@@ -70,21 +79,40 @@ def test_history_json_is_the_history_the_checkpoint_holds(loader, tmp_path):
     assert [record["epoch"] for record in history] == [1, 2]
 
 
-@pytest.mark.parametrize("model_name, precision, memory_format", [
-    ("mlp", "fp32", "contiguous"), ("cnn", "fp32", "channels_last"),
-    ("cnn", "bf16", "channels_last")])
+@pytest.mark.parametrize(
+    "model_name, precision, memory_format",
+    [
+        ("mlp", "fp32", "contiguous"),
+        ("cnn", "fp32", "channels_last"),
+        ("cnn", "bf16", "channels_last"),
+    ],
+)
 def test_the_checkpoint_records_the_precision_and_memory_format_training_used(
-        model_name, precision, memory_format, loader, tmp_path):
+    model_name, precision, memory_format, loader, tmp_path
+):
     model = models.build_model(model_name)
-    train.fit_one_cycle(model, loader, loader, 1, 1e-3, device="cpu", precision=precision,
-                        out_dir=tmp_path, progress=False)
+    train.fit_one_cycle(
+        model,
+        loader,
+        loader,
+        1,
+        1e-3,
+        device="cpu",
+        precision=precision,
+        out_dir=tmp_path,
+        progress=False,
+    )
     training = checkpoints.training_record(tmp_path)
-    assert (training["device"], training["precision"], training["memory_format"]) == \
-        ("cpu", precision, memory_format)
+    assert (training["device"], training["precision"], training["memory_format"]) == (
+        "cpu",
+        precision,
+        memory_format,
+    )
     assert f"memory_format={memory_format}" in training["runtime"]
 
 
 # --------------------------------------------------------------------------- reading back
+
 
 def test_load_checkpoint_explains_a_bare_state_dict(tmp_path):
     torch.save(models.build_model("mlp", hidden=[16]).state_dict(), tmp_path / "weights.pt")
@@ -111,6 +139,7 @@ def test_load_trained_model_needs_the_model_name_in_meta(loader, tmp_path):
 
 # --------------------------------------------------------------------------- resume
 
+
 def test_resume_without_a_checkpoint_names_the_missing_path(loader, tmp_path):
     with pytest.raises(FileNotFoundError, match="model.pt"):
         fit_mlp(loader, tmp_path, resume=True)
@@ -128,8 +157,7 @@ def test_resume_with_a_different_model_name_is_refused(loader, tmp_path):
         fit_mlp(loader, tmp_path, meta={"model_name": "mlp"}, resume=True)
 
 
-def test_resume_may_change_the_precision_which_changes_speed_not_the_schedule(loader,
-                                                                              tmp_path):
+def test_resume_may_change_the_precision_which_changes_speed_not_the_schedule(loader, tmp_path):
     fit_mlp(loader, tmp_path, epochs=1)
     fit_mlp(loader, tmp_path, epochs=1, precision="bf16", resume=True)
     assert len(json.loads((tmp_path / "history.json").read_text())) == 1

@@ -22,15 +22,32 @@ def run(capsys, *args):
 
 
 def test_python_dash_m_labutils_runs_as_a_program(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "labutils", "data", "synthetic", "--root",
-                             str(tmp_path), "--train-per-class", "2", "--test-per-class", "1"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labutils",
+            "data",
+            "synthetic",
+            "--root",
+            str(tmp_path),
+            "--train-per-class",
+            "2",
+            "--test-per-class",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "30 synthetic images" in result.stdout
 
 
-@pytest.mark.parametrize("command", [["data", "download"], ["data", "verify"],
-                                     ["data", "synthetic"], ["data", "summary"]])
+@pytest.mark.parametrize(
+    "command",
+    [["data", "download"], ["data", "verify"], ["data", "synthetic"], ["data", "summary"]],
+)
 def test_every_data_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit_:
         cli.main([*command, "--help"])
@@ -60,11 +77,13 @@ def test_download_from_a_local_archive_checks_its_md5(capsys, synthetic_root, tm
     archive = tmp_path / data.ARCHIVE_NAME
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(synthetic_root / data.BATCH_FOLDER, arcname=data.BATCH_FOLDER)
-    code, _, err = run(capsys, "data", "download", "--root", tmp_path / "root",
-                       "--archive", archive)
+    code, _, err = run(
+        capsys, "data", "download", "--root", tmp_path / "root", "--archive", archive
+    )
     assert code == 2 and "Nothing was installed" in err
-    code, out, _ = run(capsys, "data", "download", "--root", tmp_path / "root",
-                       "--archive", archive, "--no-verify")
+    code, out, _ = run(
+        capsys, "data", "download", "--root", tmp_path / "root", "--archive", archive, "--no-verify"
+    )
     assert code == 1  # installed, but the files are not the official ones
     assert "Installed CIFAR-10" in out
 
@@ -75,9 +94,22 @@ def test_download_from_a_local_archive_checks_its_md5(capsys, synthetic_root, tm
 def test_train_learns_the_synthetic_classes_and_writes_the_run_folder(capsys, tmp_path):
     out = tmp_path / "cnn"
     # The cpu profile on synthetic data: 2 000 images, enough steps for the CNN to learn them.
-    code, stdout, _ = run(capsys, "train", "--model", "cnn", "--profile", "cpu",
-                          "--data", "synthetic", "--root", tmp_path / "data",
-                          "--epochs", 2, "--out", out)
+    code, stdout, _ = run(
+        capsys,
+        "train",
+        "--model",
+        "cnn",
+        "--profile",
+        "cpu",
+        "--data",
+        "synthetic",
+        "--root",
+        tmp_path / "data",
+        "--epochs",
+        2,
+        "--out",
+        out,
+    )
     assert code == 0
     assert "SYNTHETIC" in stdout and "precision=" in stdout
     history = json.loads((out / "history.json").read_text())
@@ -90,29 +122,74 @@ def test_train_learns_the_synthetic_classes_and_writes_the_run_folder(capsys, tm
 
 
 def test_train_resume_of_a_finished_run_trains_nothing_more(capsys, tmp_path):
-    arguments = ["train", "--model", "mlp", "--profile", "smoke", "--root", tmp_path / "data",
-                 "--epochs", 1, "--out", tmp_path / "mlp"]
+    arguments = [
+        "train",
+        "--model",
+        "mlp",
+        "--profile",
+        "smoke",
+        "--root",
+        tmp_path / "data",
+        "--epochs",
+        1,
+        "--out",
+        tmp_path / "mlp",
+    ]
     run(capsys, *arguments)
     code, stdout, _ = run(capsys, *arguments, "--resume")
     assert code == 0 and "1 of 1 epochs done" in stdout
 
 
 def test_train_names_a_bad_value(capsys, tmp_path):
-    code, _, err = run(capsys, "train", "--model", "mlp", "--profile", "smoke",
-                       "--root", tmp_path / "data", "--max-lr", -1, "--out", tmp_path / "x")
+    code, _, err = run(
+        capsys,
+        "train",
+        "--model",
+        "mlp",
+        "--profile",
+        "smoke",
+        "--root",
+        tmp_path / "data",
+        "--max-lr",
+        -1,
+        "--out",
+        tmp_path / "x",
+    )
     assert code == 2 and "max_lr = -1.0 is not valid: use a number > 0" in err
 
 
 def test_train_lets_its_own_process_reuse_freed_memory(capsys, tmp_path):
     runtime.keep_freed_memory.cache_clear()  # forget earlier calls; the setting itself stays
-    code, _, _ = run(capsys, "train", "--model", "mlp", "--profile", "smoke",
-                     "--root", tmp_path / "data", "--epochs", 1, "--out", tmp_path / "mlp")
+    code, _, _ = run(
+        capsys,
+        "train",
+        "--model",
+        "mlp",
+        "--profile",
+        "smoke",
+        "--root",
+        tmp_path / "data",
+        "--epochs",
+        1,
+        "--out",
+        tmp_path / "mlp",
+    )
     assert code == 0 and runtime.keep_freed_memory.cache_info().currsize == 1
 
 
 def test_train_on_a_missing_gpu_is_a_clear_error(capsys, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    code, _, err = run(capsys, "train", "--model", "mlp", "--device", "cuda",
-                       "--profile", "smoke", "--root", tmp_path / "data")
+    code, _, err = run(
+        capsys,
+        "train",
+        "--model",
+        "mlp",
+        "--device",
+        "cuda",
+        "--profile",
+        "smoke",
+        "--root",
+        tmp_path / "data",
+    )
     assert code == 2 and "not available on this machine" in err

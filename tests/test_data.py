@@ -15,12 +15,22 @@ BATCH = data.BATCH_FOLDER
 
 def official_meta_bytes() -> bytes:
     """The official batches.meta, rebuilt opcode by opcode (as cPickle wrote it, with memo)."""
+
     def short(text, memo):
         return b"U" + bytes([len(text)]) + text.encode() + b"q" + bytes([memo])
+
     names = b"".join(short(name, 5 + i) for i, name in enumerate(data.CLASSES))
-    return (b"\x80\x02}q\x01(" + short("num_cases_per_batch", 2) + b"M\x10\x27"
-            + short("label_names", 3) + b"]q\x04(" + names + b"e"
-            + short("num_vis", 15) + b"M\x00\x0cu.")
+    return (
+        b"\x80\x02}q\x01("
+        + short("num_cases_per_batch", 2)
+        + b"M\x10\x27"
+        + short("label_names", 3)
+        + b"]q\x04("
+        + names
+        + b"e"
+        + short("num_vis", 15)
+        + b"M\x00\x0cu."
+    )
 
 
 # --------------------------------------------------------------------------- the official format
@@ -30,8 +40,9 @@ def test_official_meta_rebuilt_here_has_the_official_md5():
     # Proves that this opcode-level picture of the format, the one the synthetic writer
     # follows, is the real one.
     assert hashlib.md5(official_meta_bytes()).hexdigest() == data.OFFICIAL_MD5["batches.meta"]
-    assert data.check_meta(pickle.loads(official_meta_bytes(), encoding="latin1"), "meta") \
-        == list(data.CLASSES)
+    assert data.check_meta(pickle.loads(official_meta_bytes(), encoding="latin1"), "meta") == list(
+        data.CLASSES
+    )
 
 
 def test_pixels_are_red_then_green_then_blue_planes_in_row_major_order(synthetic_root):
@@ -68,9 +79,13 @@ def test_unknown_split_is_refused(synthetic_root):
 
 
 def test_dataset_gives_pil_images_and_int_labels(synthetic_root):
-    dataset = data.CIFAR10(synthetic_root, train=False, verify=False,
-                           transform=torchvision.transforms.ToTensor(),
-                           target_transform=lambda label: label + 100)
+    dataset = data.CIFAR10(
+        synthetic_root,
+        train=False,
+        verify=False,
+        transform=torchvision.transforms.ToTensor(),
+        target_transform=lambda label: label + 100,
+    )
     image, target = dataset[0]
     assert len(dataset) == 50 and image.shape == (3, 32, 32) and target >= 100
     plain = data.CIFAR10(synthetic_root, train=True, verify=False)
@@ -88,10 +103,15 @@ def test_verify_reports_each_file(copy_root):
     (folder / "test_batch").unlink()
     (folder / "test_batch").mkdir()  # exists but cannot be read as a file
     statuses = {check.name: check.status for check in data.verify_files(copy_root)}
-    assert statuses == {"data_batch_1": "differs", "data_batch_2": "differs",
-                        "data_batch_3": "differs", "data_batch_4": "differs",
-                        "data_batch_5": "missing", "test_batch": "unreadable",
-                        "batches.meta": "official"}
+    assert statuses == {
+        "data_batch_1": "differs",
+        "data_batch_2": "differs",
+        "data_batch_3": "differs",
+        "data_batch_4": "differs",
+        "data_batch_5": "missing",
+        "test_batch": "unreadable",
+        "batches.meta": "official",
+    }
     table = data.format_file_checks(data.verify_files(copy_root))
     assert data.OFFICIAL_MD5["data_batch_1"] in table
 
@@ -128,11 +148,14 @@ def test_poisoned_batch_is_refused_before_any_code_runs(copy_root, tmp_path):
     assert not proof.exists()
 
 
-@pytest.mark.parametrize("payload", [
-    pickle.dumps(print, protocol=2),              # builtins.print
-    pickle.dumps(np.float64(1.5), protocol=4),     # numpy._core.multiarray.scalar
-    b"cposix\nsystem\n(S'true'\ntR.",                # protocol 0, hand-written
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pickle.dumps(print, protocol=2),  # builtins.print
+        pickle.dumps(np.float64(1.5), protocol=4),  # numpy._core.multiarray.scalar
+        b"cposix\nsystem\n(S'true'\ntR.",  # protocol 0, hand-written
+    ],
+)
 def test_safe_reader_refuses_any_other_global(tmp_path, payload):
     path = tmp_path / "data_batch_1"
     path.write_bytes(payload)
@@ -156,12 +179,15 @@ def test_root_without_batch_folder_says_how_to_get_data(tmp_path):
         data.load_cifar10(tmp_path, verify=False)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"\x89PNG\r\n\x1a\n" + bytes(100), "not a readable CIFAR-10 pickle"),
-    (b"", "not a readable CIFAR-10 pickle"),
-    (pickle.dumps([1, 2, 3], protocol=2), "holds a list"),
-    (pickle.dumps({"labels": [1]}, protocol=2), "no \\['data'\\] key"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "not a readable CIFAR-10 pickle"),
+        (b"", "not a readable CIFAR-10 pickle"),
+        (pickle.dumps([1, 2, 3], protocol=2), "holds a list"),
+        (pickle.dumps({"labels": [1]}, protocol=2), "no \\['data'\\] key"),
+    ],
+)
 def test_foreign_or_empty_batch_file_is_named_with_the_fix(copy_root, content, expected):
     path = copy_root / BATCH / "data_batch_1"
     path.write_bytes(content)
@@ -179,7 +205,9 @@ def test_truncated_batch_file_is_named(copy_root):
 
 
 def write_batch(path, data_array, labels):
-    path.write_bytes(synthetic.dumps_py2({"batch_label": "x", "labels": labels, "data": data_array}))
+    path.write_bytes(
+        synthetic.dumps_py2({"batch_label": "x", "labels": labels, "data": data_array})
+    )
 
 
 def test_wrong_image_shape_is_refused(copy_root):

@@ -27,7 +27,10 @@ def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving the files of a folder; yields (folder, base URL)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    handler = lambda *args, **kwargs: QuietHandler(*args, directory=str(folder), **kwargs)
+
+    def handler(*args, **kwargs):
+        return QuietHandler(*args, directory=str(folder), **kwargs)
+
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -16,8 +16,11 @@ def pyproject_requirements() -> set[str]:
 def conda_pip_requirements() -> set[str]:
     lines = (REPOSITORY / "environment.yml").read_text().splitlines()
     start = lines.index("  - pip:")
-    items = [re.sub(r"^\s*- ", "", line).strip().strip('"') for line in lines[start + 1:]
-             if line.startswith("      - ")]
+    items = [
+        re.sub(r"^\s*- ", "", line).strip().strip('"')
+        for line in lines[start + 1 :]
+        if line.startswith("      - ")
+    ]
     return {item for item in items if not item.startswith("-e")}
 
 

@@ -18,29 +18,39 @@ ANSWER = '''def double(x):
     return 2 * x
     ### END SOLUTION
 '''
-CHECK = '''assert double(3) == 6, "double(3) should be 6: multiply the input by two."
+CHECK = """assert double(3) == 6, "double(3) should be 6: multiply the input by two."
 ### BEGIN HIDDEN TESTS
 assert double(-1) == -2
 ### END HIDDEN TESTS
 exercises.passed("double")
-'''
+"""
 WRITTEN = "### BEGIN SOLUTION\nBecause two is one more than one.\n### END SOLUTION"
 
 
 def tiny_lesson() -> nbformat.NotebookNode:
-    """A two-exercise notebook in the lab's format: a parameters cell, answers, checks, a question."""
-    notebook = nbformat.v4.new_notebook(metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
+    """A two-exercise notebook in the lab's format: parameters, answers, checks, a question."""
+    notebook = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        }
+    )
     notebook.cells = [
-        nbformat.v4.new_code_cell("from labutils.exercises import Exercises\nexercises = Exercises()"),
-        nbformat.v4.new_code_cell('PROFILE = "auto"  # how big\nRUN_DIR = "../runs/latest"  # where',
-                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from labutils.exercises import Exercises\nexercises = Exercises()"
+        ),
+        nbformat.v4.new_code_cell(
+            'PROFILE = "auto"  # how big\nRUN_DIR = "../runs/latest"  # where',
+            metadata={"tags": ["parameters"]},
+        ),
         grading.answer_cell(ANSWER, "00-double"),
         grading.check_cell(CHECK, "00-double-check", points=2),
         grading.answer_cell("### BEGIN SOLUTION\nhalf = 0.5\n### END SOLUTION", "00-half"),
-        grading.check_cell('assert half == 0.5, "half is a number: one divided by two."\n'
-                           'exercises.passed("half")', "00-half-check", points=1),
+        grading.check_cell(
+            'assert half == 0.5, "half is a number: one divided by two."\nexercises.passed("half")',
+            "00-half-check",
+            points=1,
+        ),
         nbformat.v4.new_markdown_cell("Why is two times one two?"),
         grading.written_cell(WRITTEN, "00-why", points=2),
         nbformat.v4.new_code_cell('print("the end")'),
@@ -61,8 +71,10 @@ def test_the_student_edition_holds_stubs_no_solution_and_no_hidden_test():
     assert "double(-1)" not in text and "HIDDEN TESTS" not in text and "SOLUTION" not in text
     assert student.cells[2].source.splitlines()[-1] == "    " + grading.CODE_STUB  # indented
     assert student.cells[7].source == grading.TEXT_STUB
-    assert student.cells[3].metadata["nbgrader"]["locked"] and "checksum" in \
-        student.cells[3].metadata["nbgrader"]
+    assert (
+        student.cells[3].metadata["nbgrader"]["locked"]
+        and "checksum" in student.cells[3].metadata["nbgrader"]
+    )
 
 
 def test_the_student_edition_keeps_the_solution_edition_unchanged():
@@ -74,7 +86,10 @@ def test_the_student_edition_keeps_the_solution_edition_unchanged():
 def test_the_check_gives_the_solution_full_points(tmp_path):
     results = execute(tiny_lesson(), tmp_path)
     assert [(r.grade_id, r.status) for r in results] == [
-        ("00-double-check", "passed"), ("00-half-check", "passed"), ("00-why", "answered")]
+        ("00-double-check", "passed"),
+        ("00-half-check", "passed"),
+        ("00-why", "answered"),
+    ]
     assert grading.all_passed(results)
     assert sum(result.earned for result in results) == 3
 
@@ -94,9 +109,11 @@ def test_a_wrong_answer_fails_its_check_alone_with_its_message(tmp_path):
 
 
 def test_the_report_names_each_exercise_and_the_points():
-    results = [grading.ExerciseResult("02-mlp-check", "check", 3, "passed"),
-               grading.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
-               grading.ExerciseResult("02-why", "written", 2, "not attempted")]
+    results = [
+        grading.ExerciseResult("02-mlp-check", "check", 3, "passed"),
+        grading.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
+        grading.ExerciseResult("02-why", "written", 2, "not attempted"),
+    ]
     report = grading.format_results("02_models.ipynb", results)
     assert "passed        02-mlp-check" in report and "AssertionError: no" in report
     assert "graded by your instructor" in report
@@ -114,8 +131,11 @@ def test_check_command_exits_1_until_every_check_passes(tmp_path):
 
 
 def test_check_command_names_a_missing_notebook(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "labutils", "check", tmp_path / "nope.ipynb"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "labutils", "check", tmp_path / "nope.ipynb"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "nope.ipynb does not exist" in result.stderr
 
 
@@ -123,8 +143,11 @@ def test_check_command_names_a_missing_notebook(tmp_path):
 def test_metadata_is_what_nbgrader_validates(kind):
     from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 
-    cell = {"answer": grading.answer_cell(ANSWER, "x"), "check": grading.check_cell(CHECK, "x", 1),
-            "written": grading.written_cell(WRITTEN, "x", 1)}[kind]
+    cell = {
+        "answer": grading.answer_cell(ANSWER, "x"),
+        "check": grading.check_cell(CHECK, "x", 1),
+        "written": grading.written_cell(WRITTEN, "x", 1),
+    }[kind]
     notebook = nbformat.v4.new_notebook(cells=[cell])
     try:
         MetadataValidator().validate_nb(notebook)
@@ -140,9 +163,20 @@ def nbgrader(course, *arguments):
     bin_folder = str(Path(sys.executable).parent)  # nbgrader runs alembic from the environment
     environment = {**os.environ, "PATH": bin_folder + os.pathsep + os.environ.get("PATH", "")}
     result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *arguments, f"--CourseDirectory.root={course}",
-         f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"],
-        cwd=course, env=environment, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            *arguments,
+            f"--CourseDirectory.root={course}",
+            f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}",
+        ],
+        cwd=course,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -169,7 +203,7 @@ def test_nbgrader_generates_the_same_student_edition_and_autogrades_it(tmp_path)
     assert autograded_score(course, "lab", "ada") == (3, 5)  # the written answer awaits a person
 
 
-# --------------------------------------------------------------------------- the lab's own notebooks
+# ------------------------------------------------------------------------ the lab's own notebooks
 
 LAB = sorted(runner.NOTEBOOK_FOLDER.glob("*.ipynb"))
 
@@ -188,24 +222,34 @@ def solution_lines(cell) -> list[str]:
 def graded(path) -> dict:
     """The lab notebook's nbgrader cells, by grade id."""
     notebook = nbformat.read(path, as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in notebook.cells
-            if "nbgrader" in cell.metadata}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell
+        for cell in notebook.cells
+        if "nbgrader" in cell.metadata
+    }
 
 
 @pytest.fixture(scope="module")
 def student_folder(tmp_path_factory):
     """``python -m labutils student``, as ``make student`` runs it."""
     out = tmp_path_factory.mktemp("student")
-    result = subprocess.run([sys.executable, "-m", "labutils", "student", "--out", out],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "labutils", "student", "--out", out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
 
 def test_every_lab_notebook_has_checks_and_a_written_question():
     for path in LAB:
-        kinds = [("check" if cell.cell_type == "code" else "written")
-                 for cell in graded(path).values() if cell.metadata["nbgrader"]["grade"]]
+        kinds = [
+            ("check" if cell.cell_type == "code" else "written")
+            for cell in graded(path).values()
+            if cell.metadata["nbgrader"]["grade"]
+        ]
         assert kinds.count("check") >= 2 and kinds.count("written") >= 1, path.name
 
 
@@ -253,14 +297,19 @@ def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(student_fol
 
 def wrong_residual_block(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Notebook 02 with the report's residual block as the student's answer."""
-    cell = next(cell for cell in notebook.cells
-                if cell.metadata.get("nbgrader", {}).get("grade_id") == "02-residual")
+    cell = next(
+        cell
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "02-residual"
+    )
     lines = cell.source.splitlines()
     end = next(i for i, line in enumerate(lines) if "### END SOLUTION" in line)
-    indent = lines[end][:len(lines[end]) - len(lines[end].lstrip())]
+    indent = lines[end][: len(lines[end]) - len(lines[end].lstrip())]
     begin = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
-    lines[begin + 1:end] = [f"{indent}out = self.relu(self.bn1(self.conv1(x)))",
-                            f"{indent}return self.relu(self.bn2(self.conv2(out))) + x"]
+    lines[begin + 1 : end] = [
+        f"{indent}out = self.relu(self.bn1(self.conv1(x)))",
+        f"{indent}return self.relu(self.bn2(self.conv2(out))) + x",
+    ]
     cell.source = "\n".join(lines)
     return notebook
 
@@ -277,8 +326,11 @@ def test_check_gives_the_solution_full_points_and_a_wrong_answer_loses_that_exer
     assert points and points[1] == points[2] and int(points[2]) > 0
     mistaken = subprocess.run([*command, wrong], capture_output=True, text=True, timeout=600)
     assert mistaken.returncode == 1
-    failed = [line.split()[1] for line in mistaken.stdout.splitlines()
-              if line.strip().startswith("failed")]
+    failed = [
+        line.split()[1]
+        for line in mistaken.stdout.splitlines()
+        if line.strip().startswith("failed")
+    ]
     assert failed == ["02-residual-check"], mistaken.stdout
     print(mistaken.stdout)
 

@@ -78,7 +78,7 @@ def test_random_crop_equals_reflection_padding_then_a_window():
     offsets = torch.randint(-4, 5, (2, 6), generator=torch.Generator().manual_seed(0)) + 4
     padded = F.pad(images.permute(0, 3, 1, 2).float(), (4, 4, 4, 4), mode="reflect")
     for index, (top, left) in enumerate(offsets.T.tolist()):
-        window = padded[index, :, top:top + 32, left:left + 32].permute(1, 2, 0)
+        window = padded[index, :, top : top + 32, left : left + 32].permute(1, 2, 0)
         assert torch.equal(window.to(torch.uint8), cropped[index])
 
 
@@ -117,8 +117,7 @@ def test_make_loaders_gives_an_augmented_train_loader_and_a_plain_test_loader(sy
 
 
 def test_report_pipeline_yields_batches_in_minus_one_to_one(synthetic_root):
-    train_loader, test_loader = loaders.report_loaders(synthetic_root, batch_size=64,
-                                                       verify=False)
+    train_loader, test_loader = loaders.report_loaders(synthetic_root, batch_size=64, verify=False)
     images, labels = next(iter(train_loader))
     assert images.shape == (64, 3, 32, 32) and labels.shape == (64,)
     assert images.min() >= -1 and images.max() <= 1

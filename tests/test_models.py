@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from labutils import models
 
@@ -30,22 +29,41 @@ def test_every_model_maps_a_batch_of_images_to_ten_logits(name, images):
 
 
 def test_mlp_parameter_count_matches_its_layer_sizes():
-    expected = (linear_parameters(3072, 512) + linear_parameters(512, 256)
-                + linear_parameters(256, 128) + linear_parameters(128, 10))
+    expected = (
+        linear_parameters(3072, 512)
+        + linear_parameters(512, 256)
+        + linear_parameters(256, 128)
+        + linear_parameters(128, 10)
+    )
     assert models.count_parameters(models.MLP()) == expected
 
 
 def test_cnn_parameter_count_matches_its_layer_sizes():
-    expected = (conv_bn_parameters(3, 64, bias=False) + 2 * conv_bn_parameters(64, 64)
-                + linear_parameters(64 * 16 * 16, 64) + linear_parameters(64, 10))
+    expected = (
+        conv_bn_parameters(3, 64, bias=False)
+        + 2 * conv_bn_parameters(64, 64)
+        + linear_parameters(64 * 16 * 16, 64)
+        + linear_parameters(64, 10)
+    )
     assert models.count_parameters(models.CNN()) == expected
 
 
 def test_resnet9_parameter_count_matches_its_layer_sizes():
-    convolutions = [(3, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 512),
-                    (512, 512), (512, 512)]
-    expected = (sum(conv_bn_parameters(i, o) for i, o in convolutions)
-                + linear_parameters(512, 128) + linear_parameters(128, 10))
+    convolutions = [
+        (3, 64),
+        (64, 128),
+        (128, 128),
+        (128, 128),
+        (128, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+    ]
+    expected = (
+        sum(conv_bn_parameters(i, o) for i, o in convolutions)
+        + linear_parameters(512, 128)
+        + linear_parameters(128, 10)
+    )
     assert models.count_parameters(models.ResNet9()) == expected
 
 
@@ -58,9 +76,9 @@ def test_count_parameters_skips_frozen_parameters():
 def test_mlp_hidden_sizes_and_classes_can_be_chosen(images):
     model = models.MLP(num_classes=5, hidden=(32, 16))
     assert model(images).shape == (4, 5)
-    assert models.count_parameters(model) == (linear_parameters(3072, 32)
-                                              + linear_parameters(32, 16)
-                                              + linear_parameters(16, 5))
+    assert models.count_parameters(model) == (
+        linear_parameters(3072, 32) + linear_parameters(32, 16) + linear_parameters(16, 5)
+    )
 
 
 def test_mlp_gives_the_same_logits_for_channels_last_images(images):
@@ -87,8 +105,9 @@ def test_residual_block_matches_the_formula_written_with_torch_functions(images)
 
     def conv_bn(x, conv, bn):
         x = F.conv2d(x, conv.weight, padding=1)
-        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                            training=False, eps=bn.eps)
+        return F.batch_norm(
+            x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps
+        )
 
     hidden = torch.relu(conv_bn(images, block.conv1, block.bn1))
     expected = torch.relu(images + conv_bn(hidden, block.conv2, block.bn2))
@@ -125,5 +144,5 @@ def test_build_model_names_the_valid_choices_for_an_unknown_name():
 def test_the_networks_are_built_for_the_files_data_reads():
     from labutils import data
 
-    assert models.NUM_CLASSES == len(data.CLASSES)
+    assert len(data.CLASSES) == models.NUM_CLASSES
     assert models.IMAGE_SIZE == data.IMAGE_SIZE

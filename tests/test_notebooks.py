@@ -1,8 +1,10 @@
-"""The stored notebooks: clean in git, parameterised for papermill, and passing nbval."""
+"""The stored notebooks: clean in git and linted, parameterised for papermill.
+
+nbval runs over them as instructors and CI services run it, from the Makefile:
+``pytest --nbval-lax notebooks/`` (see ``make test``).
+"""
 
 import ast
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,13 @@ import pytest
 
 from labutils import runner
 
+REPOSITORY = runner.NOTEBOOK_FOLDER.parent
 NOTEBOOKS = sorted(runner.NOTEBOOK_FOLDER.glob("*.ipynb"))
 CHECKED = "# NBVAL_CHECK_OUTPUT"
-METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"}}
+METADATA = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
 
 
 def code_cells(path: Path) -> list:
@@ -29,6 +34,7 @@ def test_the_series_is_complete():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_stored_clean(path):
+    """Outputs and counts only on the cells nbval compares (a cell with no count is unrun)."""
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     assert notebook.metadata == METADATA  # no machine details, but a language for papermill
@@ -36,11 +42,34 @@ def test_stored_clean(path):
         assert "execution" not in cell.metadata and "papermill" not in cell.metadata
         if cell.cell_type != "code":
             continue
-        assert cell.execution_count is None, cell.source[:60]  # no run's counter, even if checked
         if cell.source.startswith(CHECKED):
             assert cell.outputs, "a checked cell needs its expected output"
+            assert cell.execution_count is not None, "nbval ignores a checked cell with no count"
+            assert "keep_output" in cell.metadata.get("tags", []), "nbstripout would drop it"
         else:
-            assert cell.outputs == [], cell.source[:60]
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+def test_stored_notebooks_are_what_the_pre_commit_nbstripout_leaves():
+    config = (REPOSITORY / ".pre-commit-config.yaml").read_text()
+    arguments = ["--keep-count", "--keep-id"]
+    assert f"args: [{', '.join(arguments)}]" in config
+    result = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--verify", *arguments, *map(str, NOTEBOOKS)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_finds_nothing_to_lint_or_format_notebooks_included():
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, str(REPOSITORY)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
@@ -56,40 +85,13 @@ def test_parameters_are_plain_literals_checked_in_the_next_cell(path):
     assert {"PROFILE", "DATA", "ROOT", "VERIFY", "SEED", "RUN_DIR"} <= names
     checks = cells[tagged[0] + 1].source
     assert 'os.environ.get("LABUTILS_PROFILE", PROFILE)' in checks  # the smoke switch
+    assert 'os.environ.get("LABUTILS_RUN_DIR", RUN_DIR)' in checks  # make test's own run folder
     assert "check_" in checks
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_no_data_loader_workers(path):
     for cell in code_cells(path):
-        assert "num_workers=" not in cell.source.replace(" ", "") or \
-            "num_workers=0" in cell.source.replace(" ", "")
-
-
-def number_checked_cells(folder: Path) -> None:
-    """Give each checked cell an execution count, in place.
-
-    The stored notebooks keep the checked cells' expected outputs but no execution counts (they
-    stay clean in git); nbval reads a cell without a count as never run and refuses its outputs.
-    """
-    for path in folder.glob("*.ipynb"):
-        notebook = nbformat.read(path, as_version=4)
-        cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-        for count, cell in enumerate(cells, start=1):
-            if cell.source.startswith(CHECKED):
-                cell.execution_count = count
-        nbformat.write(notebook, path)
-
-
-def test_nbval_passes_on_the_stored_notebooks(tmp_path):
-    """``pytest --nbval-lax`` over a copy, so the run folder it writes stays in tmp_path."""
-    shutil.copytree(runner.NOTEBOOK_FOLDER, tmp_path / "notebooks")
-    number_checked_cells(tmp_path / "notebooks")
-    environment = {**os.environ, "LABUTILS_PROFILE": "smoke", "LABUTILS_PROGRESS": "0",
-                   "CIFAR10_ROOT": str(tmp_path / "data")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
-         "--rootdir", tmp_path, "notebooks"],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert (tmp_path / "runs" / "latest").is_dir()  # RUN_DIR="../runs/latest" from the copy
+        assert "num_workers=" not in cell.source.replace(
+            " ", ""
+        ) or "num_workers=0" in cell.source.replace(" ", "")

@@ -7,7 +7,6 @@ from torch import nn
 
 from labutils import optimizers, recipes, speednet
 
-
 # --------------------------------------------------------------------------- Nesterov SGD
 
 
@@ -28,7 +27,9 @@ def test_nesterov_sgd_gives_batchnorm_biases_64x_the_lr_and_the_same_decay():
     assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.85
     assert len(biases["params"]) == 6  # one per batch norm
     assert biases["lr"] == pytest.approx(64 * others["lr"])
-    assert biases["lr"] * biases["weight_decay"] == pytest.approx(others["lr"] * others["weight_decay"])
+    assert biases["lr"] * biases["weight_decay"] == pytest.approx(
+        others["lr"] * others["weight_decay"]
+    )
     kilostep_scale = 1024 * (1 + 1 / (1 - 0.85))
     assert others["lr"] == pytest.approx(0.2 * 11.5 / kilostep_scale * 1024)  # step 0: 0.2 x lr
 
@@ -50,10 +51,11 @@ def test_orthogonalize_keeps_the_shape_and_brings_singular_values_near_one(shape
 def test_muon_normalises_the_filters_then_takes_an_orthogonalised_step():
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 16, 3, bias=False)
-    optimizer = optimizers.Muon([dict(params=[conv.weight], lr=0.1, momentum=0.6,
-                                    orthogonalize=True)])
+    optimizer = optimizers.Muon(
+        [dict(params=[conv.weight], lr=0.1, momentum=0.6, orthogonalize=True)]
+    )
     conv(torch.randn(4, 8, 10, 10)).square().mean().backward()
-    normalised = conv.weight.detach() * 16 ** 0.5 / conv.weight.detach().norm()
+    normalised = conv.weight.detach() * 16**0.5 / conv.weight.detach().norm()
     optimizer.step()
     step = (normalised - conv.weight.detach()).flatten(1) / 0.1
     singular_values = torch.linalg.svdvals(step)
@@ -65,8 +67,10 @@ def test_muon_takes_torch_sgd_steps_in_its_other_groups():
     ours, reference = nn.Linear(5, 3), nn.Linear(5, 3)
     reference.load_state_dict(ours.state_dict())
     settings = dict(lr=0.05, momentum=0.85, weight_decay=0.01)
-    both_optimizers = [optimizers.Muon([dict(params=list(ours.parameters()), **settings)]),
-                       torch.optim.SGD(reference.parameters(), nesterov=True, **settings)]
+    both_optimizers = [
+        optimizers.Muon([dict(params=list(ours.parameters()), **settings)]),
+        torch.optim.SGD(reference.parameters(), nesterov=True, **settings),
+    ]
     for _ in range(3):
         inputs = torch.randn(8, 5)
         for model, optimizer in zip((ours, reference), both_optimizers):
@@ -83,8 +87,9 @@ def test_muon_recipe_scales_airbenchs_summed_loss_lrs_and_decays_them_to_zero():
     model = speednet.build_speed_net("cpu", recipe)
     assert model.logit_scale == 1 / 256
     assert model.head.weight.std().item() == pytest.approx(1.0, rel=1e-4)
-    optimizer, scheduler = optimizers.make_optimizer(recipe, model, 2000, total_steps=100,
-                                                   steps_per_epoch=10)
+    optimizer, scheduler = optimizers.make_optimizer(
+        recipe, model, 2000, total_steps=100, steps_per_epoch=10
+    )
     whiten_bias, norm_biases, head, filters = optimizer.param_groups
     assert whiten_bias["params"][0] is model.whiten.bias and len(norm_biases["params"]) == 6
     assert head["params"][0] is model.head.weight and filters["orthogonalize"]
@@ -132,5 +137,5 @@ def test_lookahead_moves_the_slow_weights_and_resets_the_network():
 
 def test_lookahead_decay_grows_as_the_cube_of_progress():
     assert optimizers.lookahead_decay(0, 100) == 0
-    assert optimizers.lookahead_decay(50, 100) == pytest.approx(0.95 ** 5 / 8)
-    assert optimizers.lookahead_decay(100, 100) == pytest.approx(0.95 ** 5)
+    assert optimizers.lookahead_decay(50, 100) == pytest.approx(0.95**5 / 8)
+    assert optimizers.lookahead_decay(100, 100) == pytest.approx(0.95**5)

@@ -34,15 +34,30 @@ def titles(figure: Figure) -> str:
 
 
 def a_history(epochs: int = 3) -> list[dict]:
-    return [{"epoch": e, "lr": 0.01, "train_loss": 2.0 / e, "train_acc": 0.3 * e,
-             "test_loss": 2.1 / e, "test_acc": 0.25 * e, "seconds": 1.0,
-             "images_per_second": 100.0} for e in range(1, epochs + 1)]
+    return [
+        {
+            "epoch": e,
+            "lr": 0.01,
+            "train_loss": 2.0 / e,
+            "train_acc": 0.3 * e,
+            "test_loss": 2.1 / e,
+            "test_acc": 0.25 * e,
+            "seconds": 1.0,
+            "images_per_second": 100.0,
+        }
+        for e in range(1, epochs + 1)
+    ]
 
 
 def test_in_order_puts_the_given_order_first_then_the_others_as_given():
     names = ["resnet9", "wide cnn", "mlp", "a/cnn", "cnn"]
     assert plots.in_order(names, ("mlp", "cnn", "resnet9")) == [
-        "mlp", "cnn", "resnet9", "wide cnn", "a/cnn"]
+        "mlp",
+        "cnn",
+        "resnet9",
+        "wide cnn",
+        "a/cnn",
+    ]
     assert plots.in_order(names) == names  # no order: as given
 
 
@@ -60,8 +75,9 @@ def test_show_images_accepts_displayable_floats_and_marks_wrong_predictions(trai
     pictures = loaders.unnormalize(loaders.normalize(torch.as_tensor(images[:4])))
     predictions = torch.as_tensor(labels[:4]).clone()
     predictions[1] = (predictions[1] + 1) % 10
-    figure = plots.show_images(pictures, torch.as_tensor(labels[:4]), CLASSES,
-                               predictions=predictions, data_label=LABEL)
+    figure = plots.show_images(
+        pictures, torch.as_tensor(labels[:4]), CLASSES, predictions=predictions, data_label=LABEL
+    )
     assert len(figure.axes) == 4
     colours = [axis.xaxis.label.get_color() for axis in figure.axes]
     assert colours[1] == plots.WRONG_COLOUR and colours[0] != plots.WRONG_COLOUR
@@ -82,8 +98,9 @@ def test_show_images_refuses_images_it_cannot_interpret():
 
 def test_plot_class_counts_draws_a_bar_per_class_and_split(train_split):
     _, labels = train_split
-    figure = plots.plot_class_counts({"train": labels, "test": labels[:50]}, CLASSES,
-                                     data_label=LABEL)
+    figure = plots.plot_class_counts(
+        {"train": labels, "test": labels[:50]}, CLASSES, data_label=LABEL
+    )
     assert len(figure.axes) == 1
     assert len(figure.axes[0].patches) == 2 * len(CLASSES)
     assert LABEL in titles(figure)
@@ -98,13 +115,15 @@ def test_plot_histograms_draws_a_panel_per_entry():
 
 
 def test_plot_history_has_a_loss_and_an_accuracy_panel_per_model():
-    figure = plots.plot_history({"mlp": a_history(), "cnn": a_history(), "resnet9": a_history()},
-                                data_label=LABEL)
+    figure = plots.plot_history(
+        {"mlp": a_history(), "cnn": a_history(), "resnet9": a_history()}, data_label=LABEL
+    )
     assert len(figure.axes) == 6
     assert LABEL in titles(figure)
     labels_and_legends = " ".join(
         [axis.get_ylabel() for axis in figure.axes]
-        + [text.get_text() for axis in figure.axes for text in axis.get_legend().get_texts()])
+        + [text.get_text() for axis in figure.axes for text in axis.get_legend().get_texts()]
+    )
     assert "test accuracy" in labels_and_legends
     assert "val" not in labels_and_legends
 
@@ -134,8 +153,9 @@ def test_plot_lr_schedule_draws_one_curve():
 
 
 def test_plot_lr_range_test_uses_a_log_axis_and_marks_the_suggestion():
-    figure = plots.plot_lr_range_test([1e-5, 1e-4, 1e-3], [2.3, 2.0, 3.0], suggested_lr=1e-4,
-                                      data_label=LABEL)
+    figure = plots.plot_lr_range_test(
+        [1e-5, 1e-4, 1e-3], [2.3, 2.0, 3.0], suggested_lr=1e-4, data_label=LABEL
+    )
     assert len(figure.axes) == 1
     assert figure.axes[0].get_xscale() == "log"
     assert len(figure.axes[0].lines) == 2
@@ -145,9 +165,7 @@ def test_plot_lr_range_test_uses_a_log_axis_and_marks_the_suggestion():
 def test_confusion_matrix_counts_true_rows_and_predicted_columns():
     labels = [0, 0, 1, 2, 2, 2]
     predictions = [0, 1, 1, 2, 0, 2]
-    expected = np.array([[1, 1, 0],
-                         [0, 1, 0],
-                         [1, 0, 2]])
+    expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
     np.testing.assert_array_equal(plots.confusion_matrix(labels, predictions, 3), expected)
 
 
@@ -224,8 +242,9 @@ def test_live_history_plot_shows_one_figure_then_updates_it(monkeypatch):
             self.updates.append(figure)
 
     shown = []
-    monkeypatch.setattr(display, "display",
-                        lambda figure, display_id: shown.append(figure) or Handle())
+    monkeypatch.setattr(
+        display, "display", lambda figure, display_id: shown.append(figure) or Handle()
+    )
     live = plots.LiveHistoryPlot("cnn", epochs=5, enabled=True)
     for epochs in (1, 2, 3):
         live(a_history(epochs))

@@ -17,8 +17,22 @@ def smoke_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("series")
     out = base / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "labutils", "run", "--profile", "smoke", "--root", base / "data",
-         "--out", out], capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "labutils",
+            "run",
+            "--profile",
+            "smoke",
+            "--root",
+            base / "data",
+            "--out",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return result, out
 
 
@@ -63,8 +77,16 @@ def test_each_model_leaves_a_complete_run_folder(smoke_run):
 def test_summary_tells_what_ran_where_and_how_well(smoke_run):
     _, out = smoke_run
     summary = (out / runner.SUMMARY_FILE).read_text()
-    for words in ("profile `smoke`", "SYNTHETIC", "verified official: no", "device=",
-                  "precision=", "torch ", "papermill ", "| 04_comparison.ipynb | ok |"):
+    for words in (
+        "profile `smoke`",
+        "SYNTHETIC",
+        "verified official: no",
+        "device=",
+        "precision=",
+        "torch ",
+        "papermill ",
+        "| 04_comparison.ipynb | ok |",
+    ):
         assert words in summary
     for model in models.MODEL_NAMES:
         assert f"| {model} |" in summary
@@ -73,16 +95,20 @@ def test_summary_tells_what_ran_where_and_how_well(smoke_run):
 
 
 def test_summary_gives_each_model_its_own_runtime_and_the_machine_no_memory_format(tmp_path):
-    recorded = {"mlp": "device=cpu precision=fp32 memory_format=contiguous",
-                "cnn": "device=cpu precision=bf16 autocast memory_format=channels_last"}
+    recorded = {
+        "mlp": "device=cpu precision=fp32 memory_format=contiguous",
+        "cnn": "device=cpu precision=bf16 autocast memory_format=channels_last",
+    }
     for name, runtime_line in recorded.items():
         (tmp_path / name).mkdir()
-        (tmp_path / name / runs.HISTORY_FILE).write_text(json.dumps(
-            [{"epoch": 1, "seconds": 1.0, "images_per_second": 10.0, "test_acc": 0.5}]))
+        (tmp_path / name / runs.HISTORY_FILE).write_text(
+            json.dumps([{"epoch": 1, "seconds": 1.0, "images_per_second": 10.0, "test_acc": 0.5}])
+        )
         runs.save_run_info(tmp_path / name, {"name": name, "runtime": runtime_line})
     source = sources.DataSource("synthetic", tmp_path / "data", verified=False)
-    summary = runner.write_summary(tmp_path, [], "smoke", source, datetime.now(UTC),
-                                   1.0).read_text()
+    summary = runner.write_summary(
+        tmp_path, [], "smoke", source, datetime.now(UTC), 1.0
+    ).read_text()
     machine = next(line for line in summary.splitlines() if line.startswith("- machine:"))
     assert "device=" in machine and "precision=" in machine
     assert "memory_format" not in machine
@@ -94,9 +120,11 @@ def test_summary_gives_each_model_its_own_runtime_and_the_machine_no_memory_form
 def test_a_failing_notebook_is_named_with_its_cell_and_the_rest_is_kept(tmp_path, capsys):
     # The real first notebook, then the training notebook given a bad value: it must stop in
     # its validation cell, and the first notebook's results must stay.
-    steps = [runner.Step("01_data_exploration.ipynb", "01.ipynb"),
-             runner.Step("03_training.ipynb", "03_bad.ipynb", {"MODEL": "vgg"}),
-             runner.Step("04_comparison.ipynb", "04.ipynb")]
+    steps = [
+        runner.Step("01_data_exploration.ipynb", "01.ipynb"),
+        runner.Step("03_training.ipynb", "03_bad.ipynb", {"MODEL": "vgg"}),
+        runner.Step("04_comparison.ipynb", "04.ipynb"),
+    ]
     out = tmp_path / "run"
     with pytest.raises(runner.NotebookFailed) as failure:
         runner.run_series("smoke", root=tmp_path / "data", out=out, steps=steps)
@@ -115,16 +143,31 @@ def test_a_failing_notebook_is_named_with_its_cell_and_the_rest_is_kept(tmp_path
 def test_the_command_exits_non_zero_on_a_failure(tmp_path):
     (tmp_path / "notebooks").mkdir()
     broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
-    broken.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}, "language_info": {"name": "python"}}
+    broken.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
     nbformat.write(broken, tmp_path / "notebooks" / "broken.ipynb")
     code = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from labutils import runner; "
-         "runner.NOTEBOOK_FOLDER = sys.argv[1]; "
-         "runner.series = lambda: [runner.Step('broken.ipynb', 'broken.ipynb')]; "
-         "from labutils import cli; sys.exit(cli.main(sys.argv[2:]))",
-         tmp_path / "notebooks", "run", "--profile", "smoke", "--root", tmp_path / "data",
-         "--out", tmp_path / "run"], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from labutils import runner; "
+            "runner.NOTEBOOK_FOLDER = sys.argv[1]; "
+            "runner.series = lambda: [runner.Step('broken.ipynb', 'broken.ipynb')]; "
+            "from labutils import cli; sys.exit(cli.main(sys.argv[2:]))",
+            tmp_path / "notebooks",
+            "run",
+            "--profile",
+            "smoke",
+            "--root",
+            tmp_path / "data",
+            "--out",
+            tmp_path / "run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert code.returncode == 1  # cell [1] is the parameters cell papermill injects
     assert "broken.ipynb failed in cell [2] (`1 / 0`): ZeroDivisionError" in code.stderr

@@ -18,8 +18,17 @@ def train_and_record(model_name, precision, loader, folder) -> dict:
     """Train ``model_name`` for an epoch into ``folder``, write its run.json, read it back."""
     model = models.build_model(model_name)
     source = sources.DataSource("synthetic", folder / "data", verified=False)
-    train.fit_one_cycle(model, loader, loader, 1, 1e-3, device="cpu", precision=precision,
-                        out_dir=folder, progress=False)
+    train.fit_one_cycle(
+        model,
+        loader,
+        loader,
+        1,
+        1e-3,
+        device="cpu",
+        precision=precision,
+        out_dir=folder,
+        progress=False,
+    )
     info = runs.run_info(model_name, source, model, {"epochs": 1}, folder, 0, 1.0)
     runs.save_run_info(folder, info)
     return runs.load_run(folder).info
@@ -27,17 +36,20 @@ def train_and_record(model_name, precision, loader, folder) -> dict:
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_run_json_records_the_precision_training_used_not_the_machines_default(
-        precision, loader, tmp_path):
+    precision, loader, tmp_path
+):
     # Whatever this CPU would pick by default, one of the two runs was told otherwise.
     info = train_and_record("mlp", precision, loader, tmp_path)
     assert info["precision"] == precision and info["device"] == "cpu"
     assert f"precision={precision}" in info["runtime"]
 
 
-@pytest.mark.parametrize("model_name, memory_format", [("mlp", "contiguous"),
-                                                       ("cnn", "channels_last")])
-def test_run_json_records_the_memory_format_of_its_own_model(model_name, memory_format, loader,
-                                                            tmp_path):
+@pytest.mark.parametrize(
+    "model_name, memory_format", [("mlp", "contiguous"), ("cnn", "channels_last")]
+)
+def test_run_json_records_the_memory_format_of_its_own_model(
+    model_name, memory_format, loader, tmp_path
+):
     info = train_and_record(model_name, "fp32", loader, tmp_path)
     assert info["memory_format"] == memory_format
     assert info["runtime"].endswith(f"memory_format={memory_format}")

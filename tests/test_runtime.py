@@ -22,13 +22,16 @@ AVX2_CPU = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse sse2 avx avx2 fma bm
 ARM_CPU = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\n"
 
 
-@pytest.mark.parametrize("cpuinfo, expected", [
-    (AMX_CPU, True),
-    (AVX512_BF16_CPU, True),
-    (AVX2_CPU, False),
-    (ARM_CPU, False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "cpuinfo, expected",
+    [
+        (AMX_CPU, True),
+        (AVX512_BF16_CPU, True),
+        (AVX2_CPU, False),
+        (ARM_CPU, False),
+        ("", False),
+    ],
+)
 def test_cpuinfo_flags_decide_native_bf16(cpuinfo, expected):
     assert runtime.flags_have_native_bf16(cpuinfo) is expected
 
@@ -79,10 +82,13 @@ def test_unknown_device_names_the_valid_choices():
 
 
 def test_cpu_precision_is_bf16_only_with_native_support():
-    assert runtime.select_precision("cpu", cpu_bf16=runtime.flags_have_native_bf16(AMX_CPU)) \
+    assert (
+        runtime.select_precision("cpu", cpu_bf16=runtime.flags_have_native_bf16(AMX_CPU))
         == torch.bfloat16
-    assert runtime.select_precision("cpu", cpu_bf16=runtime.flags_have_native_bf16(AVX2_CPU)) \
-        is None
+    )
+    assert (
+        runtime.select_precision("cpu", cpu_bf16=runtime.flags_have_native_bf16(AVX2_CPU)) is None
+    )
 
 
 def test_cpu_precision_follows_this_machines_cpu():
@@ -204,16 +210,19 @@ print(kept, *[faults_filling(200 * 2 ** 20) for _ in range(8)])
 
 def page_faults_per_cycle(mode: str) -> tuple[bool, list[int]]:
     """In a fresh process: page faults of 8 cycles of allocating, writing and freeing 200 MB."""
-    result = subprocess.run([sys.executable, "-c", FAULTS_PER_CYCLE, mode], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_PER_CYCLE, mode], check=True, capture_output=True, text=True
+    )
     kept, *faults = result.stdout.split()
     return kept == "True", [int(count) for count in faults]
 
 
-@pytest.mark.skipif(sys.platform != "linux" or platform.libc_ver()[0] != "glibc",
-                    reason="malloc's thresholds are a glibc setting")
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.libc_ver()[0] != "glibc",
+    reason="malloc's thresholds are a glibc setting",
+)
 def test_freed_activations_are_reused_without_fresh_pages():
-    pages = 200 * 2 ** 20 // 4096  # larger than glibc's default mmap threshold (at most 32 MiB)
+    pages = 200 * 2**20 // 4096  # larger than glibc's default mmap threshold (at most 32 MiB)
     kept, faults = page_faults_per_cycle("keep")
     assert kept
     # The first cycles get new pages (the heap grows); the later ones reuse them ...

@@ -14,13 +14,15 @@ def closed_port_url() -> str:
 
 
 def test_synthetic_source_writes_files_once_and_says_it_is_synthetic(tmp_path):
-    source = sources.get_data_source("synthetic", tmp_path, synthetic_train_per_class=3,
-                                     synthetic_test_per_class=2)
+    source = sources.get_data_source(
+        "synthetic", tmp_path, synthetic_train_per_class=3, synthetic_test_per_class=2
+    )
     assert source.is_synthetic and not source.verified
     assert "SYNTHETIC" in source.label and "SYNTHETIC" in source.describe()
     first_write = (source.root / data.BATCH_FOLDER / "data_batch_1").stat().st_mtime_ns
-    again = sources.get_data_source("synthetic", tmp_path, synthetic_train_per_class=3,
-                                    synthetic_test_per_class=2)
+    again = sources.get_data_source(
+        "synthetic", tmp_path, synthetic_train_per_class=3, synthetic_test_per_class=2
+    )
     assert again == source
     assert (source.root / data.BATCH_FOLDER / "data_batch_1").stat().st_mtime_ns == first_write
     images, _ = source.load("test")
@@ -28,16 +30,22 @@ def test_synthetic_source_writes_files_once_and_says_it_is_synthetic(tmp_path):
 
 
 def test_auto_falls_back_to_synthetic_loudly_when_download_fails(tmp_path, capsys):
-    source = sources.get_data_source("auto", tmp_path, url=closed_port_url(),
-                                     synthetic_train_per_class=3, synthetic_test_per_class=2)
+    source = sources.get_data_source(
+        "auto",
+        tmp_path,
+        url=closed_port_url(),
+        synthetic_train_per_class=3,
+        synthetic_test_per_class=2,
+    )
     assert source.is_synthetic
     output = capsys.readouterr().out
     assert "Falling back to SYNTHETIC" in output and "not on CIFAR-10" in output
 
 
 def test_auto_without_download_falls_back_too(tmp_path, capsys):
-    source = sources.get_data_source("auto", tmp_path, download=False,
-                                     synthetic_train_per_class=3, synthetic_test_per_class=2)
+    source = sources.get_data_source(
+        "auto", tmp_path, download=False, synthetic_train_per_class=3, synthetic_test_per_class=2
+    )
     assert source.is_synthetic and "downloading is off" in capsys.readouterr().out
 
 

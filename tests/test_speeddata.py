@@ -49,10 +49,12 @@ def test_tta_averages_mirrored_and_shifted_views():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 30 * 30, 10)).eval()
     images = torch.randn(5, 3, 32, 32)
     with torch.no_grad():
+
         def mirrored(x):
             return 0.5 * model(x) + 0.5 * model(x.flip(-1))
-        down_right = shifted(images, [1] + list(range(31)))      # pixel i shows pixel i - 1
-        up_left = shifted(images, list(range(1, 32)) + [30])     # pixel i shows pixel i + 1
+
+        down_right = shifted(images, [1] + list(range(31)))  # pixel i shows pixel i - 1
+        up_left = shifted(images, list(range(1, 32)) + [30])  # pixel i shows pixel i + 1
         expected = 0.5 * mirrored(images) + 0.25 * (mirrored(down_right) + mirrored(up_left))
         assert torch.allclose(speeddata.tta_logits(model, images, 0), model(images))
         assert torch.allclose(speeddata.tta_logits(model, images, 1), mirrored(images))

@@ -36,8 +36,9 @@ def speed_data(data_root):
 
 
 def test_a_short_run_on_synthetic_data_learns(speed_data):
-    result = speedrun.run_speedrun(speed_data, epochs=3, batch_size=100, tta_level=2, seed=0,
-                                   device="cpu", progress=False)
+    result = speedrun.run_speedrun(
+        speed_data, epochs=3, batch_size=100, tta_level=2, seed=0, device="cpu", progress=False
+    )
     assert result["test_acc"] > 0.6 and result["test_acc_no_tta"] > 0.6  # chance is 0.1
     assert result["steps"] == 3 * (10 * TRAIN_PER_CLASS // 100)
     parts = result["seconds_whiten"] + result["seconds_train"] + result["seconds_tta"]
@@ -45,8 +46,9 @@ def test_a_short_run_on_synthetic_data_learns(speed_data):
 
 
 def test_fractional_epochs_stop_at_the_rounded_up_step_count(speed_data):
-    result = speedrun.run_speedrun(speed_data, epochs=0.5, batch_size=100, tta_level=0,
-                                   device="cpu", progress=False)
+    result = speedrun.run_speedrun(
+        speed_data, epochs=0.5, batch_size=100, tta_level=0, device="cpu", progress=False
+    )
     assert result["steps"] == math.ceil(0.5 * 6) and len(result["history"]) == 1
     assert result["test_acc"] == result["test_acc_no_tta"]
 
@@ -57,9 +59,16 @@ def test_a_batch_larger_than_the_training_set_is_refused_by_name(speed_data):
 
 
 def test_a_short_muon_run_on_synthetic_data_learns(speed_data):
-    result = speedrun.run_speedrun(speed_data, epochs=3, batch_size=100, tta_level=1, seed=0,
-                                   device="cpu", progress=False,
-                                   recipe=recipes.RECIPES["airbench94_muon"])
+    result = speedrun.run_speedrun(
+        speed_data,
+        epochs=3,
+        batch_size=100,
+        tta_level=1,
+        seed=0,
+        device="cpu",
+        progress=False,
+        recipe=recipes.RECIPES["airbench94_muon"],
+    )
     assert result["test_acc"] > 0.6 and result["recipe"]["optimizer"] == "muon"
 
 
@@ -99,8 +108,9 @@ def test_describe_cost_multiplies_runs_epochs_steps_and_seconds():
     assert " x 1 step x " in speedrun.describe_cost(2, 9, 1, 17.0)
 
 
-@pytest.mark.parametrize("seconds, words", [(0.123, "0.12 s"), (38.4, "38 s"), (840, "14 min"),
-                                            (5760, "1.6 h")])
+@pytest.mark.parametrize(
+    "seconds, words", [(0.123, "0.12 s"), (38.4, "38 s"), (840, "14 min"), (5760, "1.6 h")]
+)
 def test_format_duration_picks_the_unit_a_person_reads(seconds, words):
     assert speedrun.format_duration(seconds) == words
 
@@ -111,21 +121,54 @@ def test_format_duration_picks_the_unit_a_person_reads(seconds, words):
 def test_speedrun_command_ends_with_the_mean_accuracy_and_seconds(capsys, data_root):
     parser = argparse.ArgumentParser()
     cli.add_speedrun_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["speedrun", "--data", "auto", "--root", str(data_root),
-                              "--recipe", "airbench94", "--seeds", "2", "--epochs", "0.5", "--batch-size", "100",
-                              "--tta", "1", "--device", "cpu"])
+    args = parser.parse_args(
+        [
+            "speedrun",
+            "--data",
+            "auto",
+            "--root",
+            str(data_root),
+            "--recipe",
+            "airbench94",
+            "--seeds",
+            "2",
+            "--epochs",
+            "0.5",
+            "--batch-size",
+            "100",
+            "--tta",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
     assert args.handler(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split(":")[0] for line in lines if line.startswith("seed ")] == \
-        ["seed 0", "seed 1"]
+    assert [line.split(":")[0] for line in lines if line.startswith("seed ")] == [
+        "seed 0",
+        "seed 1",
+    ]
     assert any(line.startswith("recipe airbench94: 0.5 epochs, batches of 100;") for line in lines)
     match = RESULT_LINE.fullmatch(lines[-1])
     assert match and 0 <= float(match[1]) <= 1 and float(match[2]) > 0
 
 
 def test_python_m_labutils_speedrun_is_wired(capsys, data_root):
-    code = cli.main(["speedrun", "--root", str(data_root), "--epochs", "0.5",
-                     "--batch-size", "200", "--tta", "0", "--device", "cpu"])
+    code = cli.main(
+        [
+            "speedrun",
+            "--root",
+            str(data_root),
+            "--epochs",
+            "0.5",
+            "--batch-size",
+            "200",
+            "--tta",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and RESULT_LINE.fullmatch(lines[-1])
     assert any(line.startswith("recipe cpu: 0.5 epochs") for line in lines)  # the default on CPU

@@ -39,8 +39,15 @@ def test_synthetic_files_are_python2_protocol2_pickles(synthetic_root, name):
     opcodes = list(pickletools.genops(raw))
     assert opcodes[0][0].name == "PROTO" and opcodes[0][1] == 2
     names = {opcode.name for opcode, _, _ in opcodes}
-    assert not names & {"BINUNICODE", "SHORT_BINUNICODE", "BINBYTES", "SHORT_BINBYTES",
-                        "STACK_GLOBAL", "FRAME", "MEMOIZE"}, "Python-3-only opcodes"
+    assert not names & {
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "STACK_GLOBAL",
+        "FRAME",
+        "MEMOIZE",
+    }, "Python-3-only opcodes"
     globals_used = {arg for opcode, arg, _ in opcodes if opcode.name == "GLOBAL"}
     assert globals_used <= {"numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}
 
@@ -65,14 +72,20 @@ def test_torchvision_reads_synthetic_files_once_checksums_are_bypassed(synthetic
 def test_synthetic_files_are_deterministic_for_a_seed(tmp_path):
     for name in ("a", "b", "c"):
         synthetic.write_synthetic_cifar10(tmp_path / name, 3, 2, seed=1 if name != "c" else 2)
-    read = lambda name: (tmp_path / name / BATCH / "data_batch_2").read_bytes()
+
+    def read(name):
+        return (tmp_path / name / BATCH / "data_batch_2").read_bytes()
+
     assert read("a") == read("b") and read("a") != read("c")
 
 
 def test_synthetic_classes_are_learnable_by_a_nearest_mean_classifier(synthetic_root):
     train_images, train_labels = data.load_cifar10(synthetic_root, "train", verify=False)
     test_images, test_labels = data.load_cifar10(synthetic_root, "test", verify=False)
-    flat = lambda images: images.reshape(len(images), -1).astype(np.float32)
+
+    def flat(images):
+        return images.reshape(len(images), -1).astype(np.float32)
+
     means = np.stack([flat(train_images)[train_labels == c].mean(0) for c in range(10)])
     distances = ((flat(test_images)[:, None, :] - means[None]) ** 2).sum(-1)
     assert (distances.argmin(1) == test_labels).mean() > 0.4  # chance is 0.1

@@ -16,12 +16,21 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from labutils import checkpoints, loaders, models, profiles, train
 
-HISTORY_KEYS = {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds",
-                "images_per_second"}
+HISTORY_KEYS = {
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "seconds",
+    "images_per_second",
+}
 TIMING_KEYS = {"seconds", "images_per_second"}
 
 
 # --------------------------------------------------------------------------- tiny data and models
+
 
 def colour_images(count, size=32, seed=0):
     """Images of 10 classes, each a flat colour of its own plus noise: easy to learn."""
@@ -54,7 +63,7 @@ class ShuffledBatches:
         self.epoch += 1  # a pass without set_epoch gets a fresh order, as with a DataLoader
         order = torch.randperm(len(self.labels), generator=generator)
         for start in range(0, len(order), self.batch_size):
-            indices = order[start:start + self.batch_size]
+            indices = order[start : start + self.batch_size]
             jitter = 0.1 * torch.randn(self.images[indices].shape, generator=generator)
             yield self.images[indices] + jitter, self.labels[indices]
 
@@ -100,8 +109,14 @@ class TinyConvNet(nn.Module):
     def __init__(self, width=4, dropout=0.2):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, 10))
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(width, 10),
+        )
 
     def forward(self, images):
         return self.layers(images)
@@ -145,8 +160,12 @@ def gradient_recorder(base):
         weight_decays = []
 
         def step(self, closure=None):
-            grads = [p.grad.detach().clone() for g in self.param_groups for p in g["params"]
-                     if p.grad is not None]
+            grads = [
+                p.grad.detach().clone()
+                for g in self.param_groups
+                for p in g["params"]
+                if p.grad is not None
+            ]
             Recording.steps.append(grads)
             Recording.weight_decays.append(self.param_groups[0]["weight_decay"])
             return super().step(closure)
@@ -164,8 +183,10 @@ def quiet_fit(model, train_loader, test_loader, **kwargs):
 
 
 def without_timing(history):
-    return [{key: value for key, value in record.items() if key not in TIMING_KEYS}
-            for record in history]
+    return [
+        {key: value for key, value in record.items() if key not in TIMING_KEYS}
+        for record in history
+    ]
 
 
 @pytest.fixture
@@ -181,6 +202,7 @@ def tiny_loader(tiny_data):
 
 
 # --------------------------------------------------------------------------- schedule and clipping
+
 
 def test_one_cycle_starts_at_a_25th_of_max_lr_peaks_at_max_lr_and_ends_near_zero(tiny_data):
     one_batch = loader_of(*tiny_data, batch_size=24)  # one batch per epoch: one lr per record
@@ -217,13 +239,20 @@ def test_clipping_by_norm_bounds_the_overall_norm(tiny_data):
     images, labels = tiny_data
     loader = loader_of(images, labels, batch_size=24)
     recording = gradient_recorder(torch.optim.Adam)
-    quiet_fit(Amplified(TinyConvNet(), 1e4), loader, loader, grad_clip=0.5, clip_mode="norm",
-              opt_func=recording)
+    quiet_fit(
+        Amplified(TinyConvNet(), 1e4),
+        loader,
+        loader,
+        grad_clip=0.5,
+        clip_mode="norm",
+        opt_func=recording,
+    )
     norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in recording.steps[0]]))
     assert norm == pytest.approx(0.5, rel=1e-4)
 
 
 # --------------------------------------------------------------------------- learning
+
 
 def test_mlp_memorises_a_single_batch_of_random_labels():
     torch.manual_seed(0)
@@ -234,19 +263,27 @@ def test_mlp_memorises_a_single_batch_of_random_labels():
     assert history[-1]["test_acc"] == 1.0
 
 
-@pytest.mark.parametrize("make_model", [lambda: models.MLP(hidden=(64,)),
-                                        lambda: TinyConvNet(width=32, dropout=0.0)],
-                         ids=["mlp", "conv"])
+@pytest.mark.parametrize(
+    "make_model",
+    [lambda: models.MLP(hidden=(64,)), lambda: TinyConvNet(width=32, dropout=0.0)],
+    ids=["mlp", "conv"],
+)
 def test_short_run_on_learnable_images_reaches_90_percent_test_accuracy(make_model):
     torch.manual_seed(0)
     train_images, train_labels = colour_images(500, seed=0)
     test_images, test_labels = colour_images(200, seed=1)
-    history = quiet_fit(make_model(), loader_of(train_images, train_labels, 50),
-                        loader_of(test_images, test_labels, 100), epochs=3, max_lr=5e-2)
+    history = quiet_fit(
+        make_model(),
+        loader_of(train_images, train_labels, 50),
+        loader_of(test_images, test_labels, 100),
+        epochs=3,
+        max_lr=5e-2,
+    )
     assert history[-1]["test_acc"] > 0.9
 
 
 # --------------------------------------------------------------------------- divergence
+
 
 def test_nan_loss_stops_the_run_naming_epoch_and_step(tiny_loader, tmp_path):
     model = NanAfter(TinyConvNet(), count=4, watch_file=tmp_path / "model.pt")
@@ -268,6 +305,7 @@ def test_divergence_leaves_the_last_good_checkpoint_as_it_was(tiny_loader, tmp_p
 
 # --------------------------------------------------------------------------- interrupt and resume
 
+
 def make_loader(kind, data):
     if kind == "set_epoch":
         return ShuffledBatches(*data, batch_size=8)
@@ -276,15 +314,21 @@ def make_loader(kind, data):
 
 @pytest.mark.parametrize("kind", ["set_epoch", "dataloader"])
 @pytest.mark.parametrize("interrupt_after", [4, 3], ids=["mid_epoch", "epoch_boundary"])
-def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(kind, interrupt_after,
-                                                                  tiny_data, tmp_path):
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(
+    kind, interrupt_after, tiny_data, tmp_path
+):
     test_loader = loader_of(*tiny_data, batch_size=12)
     settings = dict(epochs=3, max_lr=0.05, weight_decay=1e-4, grad_clip=1.0)
 
     torch.manual_seed(0)
     reference = TinyConvNet()
-    expected = quiet_fit(reference, make_loader(kind, tiny_data), test_loader,
-                         out_dir=tmp_path / "reference", **settings)
+    expected = quiet_fit(
+        reference,
+        make_loader(kind, tiny_data),
+        test_loader,
+        out_dir=tmp_path / "reference",
+        **settings,
+    )
 
     torch.manual_seed(0)
     interrupted = InterruptAfter(make_loader(kind, tiny_data), interrupt_after)
@@ -292,12 +336,19 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(kind, interrup
         quiet_fit(TinyConvNet(), interrupted, test_loader, out_dir=tmp_path / "run", **settings)
     torch.manual_seed(99)  # the resumed run must not depend on the caller's seed
     resumed = TinyConvNet()
-    history = quiet_fit(resumed, make_loader(kind, tiny_data), test_loader,
-                        out_dir=tmp_path / "run", resume=True, **settings)
+    history = quiet_fit(
+        resumed,
+        make_loader(kind, tiny_data),
+        test_loader,
+        out_dir=tmp_path / "run",
+        resume=True,
+        **settings,
+    )
 
     assert without_timing(history) == without_timing(expected)
-    for (name, tensor), (_, expected_tensor) in zip(resumed.state_dict().items(),
-                                                    reference.state_dict().items()):
+    for (name, tensor), (_, expected_tensor) in zip(
+        resumed.state_dict().items(), reference.state_dict().items()
+    ):
         assert torch.equal(tensor, expected_tensor), name
 
 
@@ -346,6 +397,7 @@ def test_resuming_a_finished_run_returns_its_history_without_training(tiny_loade
 
 # --------------------------------------------------------------------------- history
 
+
 def test_history_is_json_with_the_eight_keys_and_matches_history_json(tiny_loader, tmp_path):
     history = quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=2, out_dir=tmp_path)
     assert json.loads(json.dumps(history)) == history
@@ -372,8 +424,13 @@ def test_test_metrics_are_those_of_evaluate_on_the_test_loader(tiny_data):
 
 def test_on_epoch_end_gets_the_history_so_far_after_every_epoch(tiny_loader):
     seen = []
-    history = quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, epochs=3,
-                        on_epoch_end=lambda so_far: seen.append(so_far))
+    history = quiet_fit(
+        TinyConvNet(),
+        tiny_loader,
+        tiny_loader,
+        epochs=3,
+        on_epoch_end=lambda so_far: seen.append(so_far),
+    )
     assert [len(so_far) for so_far in seen] == [1, 2, 3]
     assert seen[-1] == history
 
@@ -389,21 +446,25 @@ def test_every_epoch_prints_a_summary_line_even_without_progress_bars(tiny_loade
 
 # --------------------------------------------------------------------------- argument checks
 
-@pytest.mark.parametrize("bad, named", [
-    (dict(epochs=0), "epochs"),
-    (dict(epochs=1.5), "epochs"),
-    (dict(max_lr=0), "max_lr"),
-    (dict(max_lr=-0.1), "max_lr"),
-    (dict(max_lr=float("nan")), "max_lr"),
-    (dict(weight_decay=-1e-4), "weight_decay"),
-    (dict(grad_clip=0), "grad_clip"),
-    (dict(grad_clip=-1.0), "grad_clip"),
-    (dict(clip_mode="max"), "clip_mode"),
-    (dict(precision="fp8"), "precision"),
-    (dict(device="tpu"), "device"),
-    (dict(resume=True), "out_dir"),
-    (dict(meta={"transform": object()}), "meta"),
-])
+
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        (dict(epochs=0), "epochs"),
+        (dict(epochs=1.5), "epochs"),
+        (dict(max_lr=0), "max_lr"),
+        (dict(max_lr=-0.1), "max_lr"),
+        (dict(max_lr=float("nan")), "max_lr"),
+        (dict(weight_decay=-1e-4), "weight_decay"),
+        (dict(grad_clip=0), "grad_clip"),
+        (dict(grad_clip=-1.0), "grad_clip"),
+        (dict(clip_mode="max"), "clip_mode"),
+        (dict(precision="fp8"), "precision"),
+        (dict(device="tpu"), "device"),
+        (dict(resume=True), "out_dir"),
+        (dict(meta={"transform": object()}), "meta"),
+    ],
+)
 def test_bad_arguments_are_refused_before_any_training(bad, named, tiny_loader, capsys):
     model = TinyConvNet()
     weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
@@ -448,12 +509,18 @@ print("malloc settings changed:", runtime.keep_freed_memory.cache_info().currsiz
 def test_training_leaves_the_memory_allocator_of_the_caller_as_it_was():
     # keep_freed_memory (mallopt) is the command line's and the notebooks' choice, not the
     # library's: a process that imports labutils and trains keeps glibc's default thresholds.
-    result = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS], check=True,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "malloc settings changed: False" in result.stdout, result.stdout
 
 
 # --------------------------------------------------------------------------- evaluate
+
 
 def test_evaluate_goes_through_the_loader_exactly_once(tiny_data):
     images, labels = tiny_data
@@ -475,13 +542,15 @@ def test_evaluate_leaves_the_model_in_the_mode_it_found(tiny_loader):
 
 # --------------------------------------------------------------------------- lr range test
 
+
 def test_lr_range_test_restores_the_weights_and_suggests_a_tested_lr():
     torch.manual_seed(0)
     images, labels = colour_images(200)
     model = models.MLP(hidden=(32,))
     weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    result = train.lr_range_test(model, loader_of(images, labels, 50), start_lr=1e-5,
-                                 end_lr=10, num_steps=40)
+    result = train.lr_range_test(
+        model, loader_of(images, labels, 50), start_lr=1e-5, end_lr=10, num_steps=40
+    )
     assert all(torch.equal(model.state_dict()[name], weights[name]) for name in weights)
     lrs = result["lrs"]
     assert len(lrs) == len(result["losses"]) <= 40
@@ -496,6 +565,7 @@ def test_lr_range_test_refuses_an_end_lr_below_the_start(tiny_loader):
 
 # ------------------------------------------------------------------------- on a GPU, if any
 
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_training_on_cuda_learns_saves_and_resumes(tmp_path):
     torch.manual_seed(0)
@@ -503,19 +573,36 @@ def test_training_on_cuda_learns_saves_and_resumes(tmp_path):
     test_loader = loader_of(*colour_images(200, seed=1), 100)
     loader = ShuffledBatches(train_images, train_labels, batch_size=50)
     with pytest.raises(KeyboardInterrupt):
-        quiet_fit(TinyConvNet(width=32, dropout=0.0), InterruptAfter(loader, 15), test_loader,
-                  device="cuda", epochs=3, max_lr=5e-2, out_dir=tmp_path)
+        quiet_fit(
+            TinyConvNet(width=32, dropout=0.0),
+            InterruptAfter(loader, 15),
+            test_loader,
+            device="cuda",
+            epochs=3,
+            max_lr=5e-2,
+            out_dir=tmp_path,
+        )
     checkpoint = checkpoints.load_checkpoint(tmp_path / "model.pt")
     assert checkpoint["cuda_rng_state"] is not None
-    history = quiet_fit(TinyConvNet(width=32, dropout=0.0), loader, test_loader, device="cuda",
-                        epochs=3, max_lr=5e-2, out_dir=tmp_path, resume=True)
+    history = quiet_fit(
+        TinyConvNet(width=32, dropout=0.0),
+        loader,
+        test_loader,
+        device="cuda",
+        epochs=3,
+        max_lr=5e-2,
+        out_dir=tmp_path,
+        resume=True,
+    )
     assert [record["epoch"] for record in history] == [1, 2, 3]
     assert history[-1]["test_acc"] > 0.9
 
 
 def history_of(accuracies):
-    return [{"epoch": index + 1, "lr": 0.01, "test_acc": accuracy}
-            for index, accuracy in enumerate(accuracies)]
+    return [
+        {"epoch": index + 1, "lr": 0.01, "test_acc": accuracy}
+        for index, accuracy in enumerate(accuracies)
+    ]
 
 
 def test_a_collapse_in_test_accuracy_is_flagged_even_without_a_nan():
@@ -530,6 +617,7 @@ def test_ordinary_noise_in_test_accuracy_is_not_flagged():
 
 # --------------------------------------------------------------------------- cost of a run
 
+
 def test_measure_epoch_seconds_leaves_model_loader_and_random_state_as_they_were():
     images = torch.randint(0, 256, (40, 32, 32, 3), dtype=torch.uint8)
     loader = loaders.TensorLoader(images, torch.arange(40) % 10, 8, shuffle=True, augment=True)
@@ -537,8 +625,7 @@ def test_measure_epoch_seconds_leaves_model_loader_and_random_state_as_they_were
     model = models.MLP(hidden=(16,))
     weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     random_state = torch.get_rng_state()
-    seconds = train.measure_epoch_seconds(model, loader, steps=2, device="cpu",
-                                          precision="fp32")
+    seconds = train.measure_epoch_seconds(model, loader, steps=2, device="cpu", precision="fp32")
     assert 0 < seconds < 60
     assert all(torch.equal(model.state_dict()[name], weights[name]) for name in weights)
     assert loader.epoch == 3
@@ -555,7 +642,7 @@ def test_measure_epoch_seconds_trains_one_warm_up_step_and_the_timed_ones(tiny_d
         def __iter__(self):  # the measurement cycles through the loader: 3 batches per pass
             for start in (0, 8, 16):
                 CountingBatches.drawn += 1
-                yield tiny_data[0][start:start + 8], tiny_data[1][start:start + 8]
+                yield tiny_data[0][start : start + 8], tiny_data[1][start : start + 8]
 
     train.measure_epoch_seconds(TinyConvNet(), CountingBatches(), steps=4, device="cpu")
     assert CountingBatches.drawn == 5
@@ -567,21 +654,25 @@ def test_measure_epoch_seconds_refuses_zero_steps(tiny_loader):
 
 
 def test_describe_cost_multiplies_runs_epochs_and_seconds():
-    assert train.describe_cost(20, 95.0, runs=2) == \
-        "2 runs x 20 epochs x 95.0 s = about 63 min on this machine"
+    assert (
+        train.describe_cost(20, 95.0, runs=2)
+        == "2 runs x 20 epochs x 95.0 s = about 63 min on this machine"
+    )
     assert train.describe_cost(1, 0.4) == "1 epoch x 0.4 s = about 0.4 s on this machine"
     assert train.describe_cost(20, 600.0).endswith("about 3.3 h on this machine")
 
 
 # --------------------------------------------------------------------------- the report's settings
 
+
 @pytest.mark.parametrize("profile", profiles.PROFILE_NAMES)
 @pytest.mark.parametrize("model", models.MODEL_NAMES)
 def test_the_report_preset_is_the_reports_settings_whatever_the_profile(profile, model):
     settings = profiles.training_settings(profile, model, preset="report")
     assert settings == profiles.REPORT_SETTINGS
-    assert settings == dict(epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4,
-                            grad_clip=None, augment=False)  # as the report's runs trained
+    assert settings == dict(
+        epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4, grad_clip=None, augment=False
+    )  # as the report's runs trained
 
 
 def test_an_unknown_preset_is_refused_by_name():
