@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from labutils import data, loaders, models, profiles, runs, runtime, sources, speedrun, train
+from labutils.checks import check_int
 from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
-from labutils.params import check_int
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

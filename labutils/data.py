@@ -24,7 +24,7 @@ from PIL import Image
 from torchvision.datasets import CIFAR10 as _TorchvisionCIFAR10
 from torchvision.datasets.utils import calculate_md5
 
-from labutils.params import check_choice
+from labutils.checks import check_choice
 
 # Official names and checksums: torchvision's CIFAR10 class is the one source of truth.
 URL: str = _TorchvisionCIFAR10.url

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torchvision import transforms
 
+from labutils.checks import check_int
 from labutils.data import CIFAR10, MEAN, STD
-from labutils.params import check_int
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

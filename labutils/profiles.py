@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 
 from labutils import sources
-from labutils.params import check_choice
+from labutils.checks import check_choice
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 PRESETS = ("profile", "report")  # a profile's settings for the model, or the report's own

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from labutils.params import check_choice
+from labutils.checks import check_choice
 
 EPOCHS = 9.9  # airbench94 stops after ceil(9.9 * steps per epoch) steps
 BATCH_SIZE = 1024  # images per step

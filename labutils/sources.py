@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from labutils import data, synthetic
+from labutils.checks import check_choice
 from labutils.download import DownloadError, download_cifar10
-from labutils.params import check_choice
 
 SOURCES = ("auto", "cifar10", "synthetic")
 # The synthetic set written when nothing else is asked for: small enough to train in seconds.

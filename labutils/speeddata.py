@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from labutils import loaders, runtime, sources
-from labutils.params import check_choice
+from labutils.checks import check_choice
 
 TRANSLATE = 2  # random shifts by up to 2 pixels (edges mirrored)
 TTA_LEVELS = (0, 1, 2)  # 0: the image alone; 1: + its mirror image; 2: + shifted by one pixel

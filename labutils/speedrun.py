@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from labutils import runtime, sources
+from labutils.checks import check_choice, check_int, check_positive
 from labutils.data import CLASSES
 from labutils.optimizers import (
     LOOKAHEAD_EVERY,
@@ -48,7 +49,6 @@ from labutils.optimizers import (
     make_optimizer,
     orthogonalize,
 )
-from labutils.params import check_choice, check_int, check_positive
 from labutils.recipes import (
     LABEL_SMOOTHING,
     OPTIMIZERS,

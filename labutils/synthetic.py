@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labutils.checks import check_int
 from labutils.data import (
     BATCH_FOLDER,
     CLASSES,
@@ -25,7 +26,6 @@ from labutils.data import (
     TRAIN_FILES,
     write_atomically,
 )
-from labutils.params import check_int
 
 # --------------------------------------------------------------------------- Python 2 pickles
 # Written opcode by opcode: Python 3's pickler cannot write a Python 2 ``str`` (it writes

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from labutils import checkpoints, runtime
 from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE, Progress
-from labutils.params import ParameterError, check_choice, check_int, check_positive
+from labutils.checks import ParameterError, check_choice, check_int, check_positive
 
 HISTORY_KEYS = (
     "epoch",
@@ -612,7 +612,7 @@ def _check_range_arguments(train_loader, start_lr, end_lr, num_steps) -> None:
     check_positive("end_lr", end_lr)
     if end_lr <= start_lr:
         raise ParameterError(
-            f"end_lr = {end_lr!r} is not valid: use a number > start_lr ({start_lr!r})."
+            f"end_lr = {end_lr!r} is not valid: use a finite number > start_lr ({start_lr!r})."
         )
     check_int("num_steps", num_steps, minimum=2)
     _check_loader(train_loader, "train_loader")

@@ -155,7 +155,7 @@ def test_train_names_a_bad_value(capsys, tmp_path):
         "--out",
         tmp_path / "x",
     )
-    assert code == 2 and "max_lr = -1.0 is not valid: use a number > 0" in err
+    assert code == 2 and "max_lr = -1.0 is not valid: use a finite number > 0" in err
 
 
 def test_train_lets_its_own_process_reuse_freed_memory(capsys, tmp_path):

@@ -480,7 +480,7 @@ def test_an_empty_train_loader_is_refused(tiny_loader):
 
 
 def test_a_bad_argument_is_named_with_its_value(tiny_loader):
-    with pytest.raises(ValueError, match=r"max_lr = -0\.1 is not valid: use a number > 0"):
+    with pytest.raises(ValueError, match=r"max_lr = -0\.1 is not valid: use a finite number > 0"):
         quiet_fit(TinyConvNet(), tiny_loader, tiny_loader, max_lr=-0.1)
 
 

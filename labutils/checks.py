@@ -1,7 +1,12 @@
-"""Checks for notebook parameters and command-line values: a wrong value stops with its name."""
+"""Value checks for notebook parameters, command-line options and function arguments.
+
+The one place where the lab says what a valid number or choice is: every other module uses these,
+and this module imports nothing of labutils. A wrong value stops with its name and the fix.
+"""
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 
@@ -26,16 +31,17 @@ def check_int(name: str, value, minimum: int = 1, allow_none: bool = False) -> N
 
 
 def check_positive(name: str, value, allow_zero: bool = False, allow_none: bool = False) -> None:
-    """``value`` must be a number > 0 (>= 0 with ``allow_zero``; None when allowed)."""
+    """``value`` must be a finite number > 0 (>= 0 with ``allow_zero``; None when allowed)."""
     if value is None and allow_none:
         return
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
         or not (value >= 0 if allow_zero else value > 0)
     ):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ParameterError(f"{name} = {value!r} is not valid: use a number {bound}.")
+        raise ParameterError(f"{name} = {value!r} is not valid: use a finite number {bound}.")
 
 
 def check_bool(name: str, value) -> None:
