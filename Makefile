@@ -9,11 +9,12 @@ BIN    := $(VENV)/bin
 # or make lab LAB_ARGS="--data cifar10 --root ~/cifar --no-verify --out runs/mine"
 LAB_ARGS ?=
 
-.PHONY: lab test student install install-dev notebook clean help
+.PHONY: lab test test-fast student install install-dev notebook clean help
 
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
 	@echo "make test   - install into .venv (with test tools) and run every test"
+	@echo "make test-fast - the tests that start no kernel, for the edit loop"
 	@echo "make student - write the student edition into student/ (nbgrader stubs, no outputs)"
 	@echo "make notebook - open the notebooks in JupyterLab"
 	@echo "make clean  - remove .venv and caches (keeps data/ and runs/)"
@@ -49,6 +50,10 @@ test: install-dev
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev
 	$(BIN)/python -m labutils student --out student
+
+# The quick loop while editing: every test that starts no kernel (under a minute).
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow"
 
 notebook: install-dev
 	$(BIN)/jupyter lab notebooks/

@@ -83,6 +83,7 @@ def test_the_student_edition_keeps_the_solution_edition_unchanged():
     assert "return 2 * x" in notebook.cells[2].source
 
 
+@pytest.mark.slow
 def test_the_check_gives_the_solution_full_points(tmp_path):
     results = execute(tiny_lesson(), tmp_path)
     assert [(r.grade_id, r.status) for r in results] == [
@@ -94,12 +95,14 @@ def test_the_check_gives_the_solution_full_points(tmp_path):
     assert sum(result.earned for result in results) == 3
 
 
+@pytest.mark.slow
 def test_the_check_gives_the_student_edition_nothing(tmp_path):
     results = execute(grading.student_edition(tiny_lesson()), tmp_path)
     assert [r.status for r in results] == ["not attempted"] * 3
     assert sum(result.earned for result in results) == 0 and not grading.all_passed(results)
 
 
+@pytest.mark.slow
 def test_a_wrong_answer_fails_its_check_alone_with_its_message(tmp_path):
     notebook = tiny_lesson()
     notebook.cells[2].source = notebook.cells[2].source.replace("2 * x", "x + 2")
@@ -120,6 +123,7 @@ def test_the_report_names_each_exercise_and_the_points():
     assert report.splitlines()[-1] == "  points: 3 of 5 (1 of 2 checks passed)"
 
 
+@pytest.mark.slow
 def test_check_command_exits_1_until_every_check_passes(tmp_path):
     nbformat.write(grading.student_edition(tiny_lesson()), tmp_path / "student.ipynb")
     nbformat.write(tiny_lesson(), tmp_path / "solution.ipynb")
@@ -189,6 +193,7 @@ def autograded_score(course, assignment: str, student: str) -> tuple[float, floa
         return submission.score, submission.max_score
 
 
+@pytest.mark.slow
 def test_nbgrader_generates_the_same_student_edition_and_autogrades_it(tmp_path):
     course = tmp_path / "course"
     (course / "source" / "lab").mkdir(parents=True)

@@ -10,6 +10,9 @@ import pytest
 
 from labutils import checkpoints, models, runner, runs, sources
 
+# Every test here executes notebooks in real kernels: seconds to a minute each.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
