@@ -211,13 +211,15 @@ def train_smoke_runs(run_dir: Path, models: tuple[str, ...] = ("mlp", "cnn", "re
             "--out",
             str(run_dir / model),
         ]
-        subprocess.run(
-            command,
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "LABUTILS_PROGRESS": "0"},
+        result = subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "LABUTILS_PROGRESS": "0"}
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"The self-check trains small {model} runs for the comparison notebook first, and "
+                f"that failed:\n{result.stderr[-2000:]}\nRun `{' '.join(command[1:])}` to see "
+                f"why; the installation of labutils may be broken (make install)."
+            )
 
 
 def execute_for_check(
@@ -256,12 +258,12 @@ def execute_for_check(
     return notebook
 
 
-def _result_line(result: ExerciseResult) -> str:
+def _result_line(result: ExerciseResult, width: int) -> str:
     if result.kind == "written":
         points = f"{result.points:g} pt, graded by your instructor"
     else:
         points = f"{result.earned:g}/{result.points:g} pt"
-    line = f"  {result.status:<14}{result.grade_id:<30}{points}"
+    line = f"  {result.status:<14}{result.grade_id:<{width}}{points}"
     return line + (f"\n      {result.message}" if result.message else "")
 
 
@@ -269,9 +271,10 @@ def format_results(name: str, results: list[ExerciseResult]) -> str:
     """The self-check's report: one line per exercise, then the points of the checks."""
     checks = [result for result in results if result.kind == "check"]
     passed = sum(result.status == "passed" for result in checks)
+    width = max((len(result.grade_id) for result in results), default=0) + 2
     lines = [
         name,
-        *map(_result_line, results),
+        *(_result_line(result, width) for result in results),
         f"  points: {sum(r.earned for r in checks):g} of {sum(r.points for r in checks):g}"
         f" ({passed} of {len(checks)} checks passed)",
     ]
