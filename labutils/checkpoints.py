@@ -24,8 +24,18 @@ from labutils.data import write_atomically
 
 CHECKPOINT_FILE = "model.pt"
 HISTORY_FILE = "history.json"
-# Training arguments that may differ when resuming: they change speed, not the schedule.
-RESUMABLE_CHANGES = ("device", "precision", "memory_format", "runtime")
+# Training arguments that may differ when resuming: they change speed, not the schedule (the
+# global batch and its order do not depend on how many processes share it).
+RESUMABLE_CHANGES = (
+    "device",
+    "precision",
+    "memory_format",
+    "runtime",
+    "world_size",
+    "backend",
+    "batch_norm",
+    "distributed",
+)
 
 
 @dataclass

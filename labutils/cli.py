@@ -12,7 +12,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from labutils import data, loaders, models, profiles, runs, runtime, sources, speedrun, train
+from labutils import (
+    data,
+    distributed,
+    loaders,
+    models,
+    profiles,
+    runs,
+    runtime,
+    sources,
+    speedrun,
+    train,
+)
 from labutils.checks import check_int
 from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
 
@@ -169,10 +180,16 @@ def command_train(args: argparse.Namespace) -> int:
     # This process only trains: let it reuse the activation memory it frees instead of paying
     # page faults for fresh pages every step. A library call must not decide that for its caller.
     runtime.keep_freed_memory()
-    runtime.seed_everything(args.seed)
-    device = runtime.select_device(args.device)
+    runtime.seed_everything(args.seed)  # the same seed on every rank: the same initial weights
+    # Under torchrun: one rank of a data-parallel run; otherwise one process, as always.
+    with distributed.process_group(args.device) as device:
+        return train_on(args, device)
+
+
+def train_on(args: argparse.Namespace, device) -> int:
+    """The body of ``train``: data, model, fit_one_cycle; rank 0 alone writes run.json."""
     source = profiles.open_data(args.profile, args.data, args.root, args.verify, args.seed)
-    print(source.describe())
+    distributed.print_main(source.describe())
     settings = resolve_settings(args, source.is_synthetic)
     model = models.build_model(args.model)
     train_loader, test_loader = loaders.make_loaders(
@@ -194,10 +211,13 @@ def command_train(args: argparse.Namespace) -> int:
         weight_decay=settings["weight_decay"],
         grad_clip=settings["grad_clip"],
         device=device,
+        precision=args.precision,
         out_dir=out,
         resume=args.resume,
         meta={"model_name": args.model, "model_kwargs": {}, "data": source.label},
     )
+    if not distributed.is_main():
+        return 0
     info = runs.run_info(
         args.model, source, model, settings, out, args.seed, time.perf_counter() - start
     )
@@ -214,7 +234,9 @@ def add_train_command(commands) -> None:
     parser = commands.add_parser(
         "train",
         help="train one model with the one-cycle policy",
-        description="Train one model. Unset options take the profile's value for the model.",
+        description="Train one model. Unset options take the profile's value for the model. "
+        "Data-parallel over N processes: torchrun --standalone --nproc_per_node=N -m labutils "
+        "train ... (--batch-size stays the global batch; rank 0 writes the files).",
     )
     parser.add_argument("--model", required=True, choices=models.MODEL_NAMES)
     parser.add_argument(
@@ -246,6 +268,12 @@ def add_train_command(commands) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     add_device_argument(parser)
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=runtime.PRECISION_CHOICES,
+        help="auto: bf16 autocast where the hardware runs it natively (default: %(default)s)",
+    )
     parser.set_defaults(handler=command_train)
 
 

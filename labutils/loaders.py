@@ -2,7 +2,8 @@
 
 ``TensorLoader`` is the fast path: a whole split held as one uint8 tensor, normalised and
 augmented a whole batch at a time, reshuffled every epoch from a generator seeded by
-(seed, epoch), so a run can be repeated, or resumed, exactly.
+(seed, epoch), so a run can be repeated, or resumed, exactly. Under data-parallel training
+(``set_shard``) every process draws the same order and keeps its own slice of each batch.
 ``report_loaders`` is the report's pipeline (PIL images transformed one at a time in a
 ``DataLoader``), kept to compare against.
 """
@@ -105,6 +106,23 @@ class TensorLoader:
         self.seed, self.channels_last, self.padding = seed, channels_last, padding
         self.mean, self.std = mean, std
         self.epoch = 0
+        self.shard_index, self.num_shards = 0, 1
+
+    def set_shard(self, index: int, count: int) -> None:
+        """Yield only slice ``index`` of ``count`` of every batch: one process's share.
+
+        The batch size stays the global batch, so ``len`` and the order do not change; the
+        slices of a batch differ in size by one image at most.
+        """
+        check_int("count", count, minimum=1)
+        if not 0 <= index < count:
+            raise ValueError(f"shard index {index} is not valid: use 0 to {count - 1}.")
+        if self.batch_size < count:
+            raise ValueError(
+                f"batch size {self.batch_size} is smaller than the {count} processes sharing "
+                f"it: the batch size is the global batch, so use at least {count}."
+            )
+        self.shard_index, self.num_shards = int(index), int(count)
 
     @property
     def num_images(self) -> int:
@@ -129,12 +147,22 @@ class TensorLoader:
             order = torch.arange(self.num_images, device=self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             indices = order[start : start + self.batch_size]
-            yield self._make_batch(self.images[indices], generator), self.labels[indices]
+            yield (
+                self._make_batch(self.images[indices], generator),
+                self._share(self.labels[indices]),
+            )
+
+    def _share(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.num_shards == 1:
+            return batch
+        return batch.tensor_split(self.num_shards)[self.shard_index]
 
     def _make_batch(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.augment:  # on uint8 pixels: a quarter of the memory traffic of floats
             images = random_flip(random_crop(images, self.padding, generator), generator)
-        batch = normalize(images, self.mean, self.std)
+        # Augmented whole, then shared: each image gets the same crop and flip in any number
+        # of processes, and every process's generator stays in step.
+        batch = normalize(self._share(images), self.mean, self.std)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         return batch.contiguous(memory_format=memory_format)
 

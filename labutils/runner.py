@@ -11,7 +11,8 @@ leaves in the run folder
 
 Every notebook gets the same parameters (profile, data, run folder); notebook 03 runs once per
 model. A failing notebook stops the series: the error names the notebook and the cell, and
-everything that finished stays on disk, ``summary.md`` included.
+everything that finished stays on disk, ``summary.md`` included. (Just over 300 lines once
+formatted: the runner and the summary it writes belong together.)
 """
 
 from __future__ import annotations

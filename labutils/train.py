@@ -4,6 +4,8 @@ Plain functions, in the style of torchvision's classification references. ``fit_
 trains with Leslie Smith's one-cycle policy and measures the TEST set after every epoch. Given
 ``out_dir`` it saves a checkpoint (``checkpoints``) after every epoch and on Ctrl-C, and
 ``resume=True`` continues an interrupted run to the same weights an uninterrupted run reaches.
+Under torchrun the same loop trains data-parallel (``distributed``): each rank trains on its
+share of every global batch, the sums are added over the ranks, and rank 0 alone writes files.
 ``measure_epoch_seconds`` times a few steps to say what a run will cost before it starts.
 The module is over 300 lines because exact resume depends on every detail of the loop (which
 batch, which random state, when the counters move): the loop stays whole, in one file.
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from labutils import checkpoints, runtime
+from labutils import checkpoints, distributed, runtime
 from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE, Progress
 from labutils.checks import ParameterError, check_choice, check_int, check_positive
 
@@ -77,28 +79,30 @@ def evaluate(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy loss and accuracy (in [0, 1]) of ``model`` over one pass of ``loader``."""
+    """Mean cross-entropy loss and accuracy (in [0, 1]) of ``model`` over one pass of ``loader``.
+
+    Under data-parallel training the sums are added over the ranks, so that every rank gets
+    the scores of the whole test set from its share of it.
+    """
     device = _model_device(model) if device is None else torch.device(device)
     channels_last = runtime.use_channels_last(model, device)
     was_training = model.training
     model.eval()
-    loss_sums, correct, count = [], [], 0
+    totals = torch.zeros(3, device=device)  # loss sum, correct, count (float32: MPS has no fp64)
     try:
         with torch.inference_mode(), runtime.autocast(device, dtype):
             for images, labels in loader:
                 images, labels = _to_device(images, labels, device, channels_last)
                 logits = model(images).float()
-                loss_sums.append(F.cross_entropy(logits, labels, reduction="sum"))
-                correct.append((logits.argmax(dim=1) == labels).sum())
-                count += len(labels)
+                totals[0] += F.cross_entropy(logits, labels, reduction="sum")
+                totals[1] += (logits.argmax(dim=1) == labels).sum()
+                totals[2] += len(labels)
     finally:
         model.train(was_training)
+    loss_sum, correct, count = distributed.sum_over_ranks(totals).tolist()
     if count == 0:
         raise ValueError("evaluate() got no batches: the loader is empty.")
-    return {
-        "loss": torch.stack(loss_sums).sum().item() / count,
-        "accuracy": torch.stack(correct).sum().item() / count,
-    }
+    return {"loss": loss_sum / count, "accuracy": correct / count}
 
 
 # --------------------------------------------------------------------------- run and progress
@@ -122,6 +126,7 @@ class _Run:
     show_progress: bool
     out_dir: Path | None
     meta: dict
+    network: nn.Module | None = None  # what the batches go through: the model, or DDP around it
 
 
 @contextlib.contextmanager
@@ -197,7 +202,7 @@ def _resume(run: _Run) -> Progress:
     state = checkpoints.resume(
         run.out_dir, run.model, run.optimizer, run.scheduler, run.meta, run.device
     )
-    print(
+    distributed.print_main(
         f"Resuming from {run.out_dir / CHECKPOINT_FILE}: {state.epoch} of {run.epochs} epochs "
         f"done, {state.step} of {len(run.train_loader)} batches into the next."
     )
@@ -233,15 +238,38 @@ def _diverged_message(run: _Run, state: Progress, loss: float) -> str:
     )
 
 
+def _step_totals(
+    state: Progress, loss_sum: torch.Tensor, hits: torch.Tensor, count: int
+) -> list[float]:
+    """Loss sum, correct and images of the global batch, and how many ranks saw a NaN or
+    Ctrl-C: one sync, one all-reduce, so that every rank takes the same decision."""
+    if distributed.nan_injected(state.epoch):
+        loss_sum = loss_sum * float("nan")
+    flags = torch.tensor([float(count), float(distributed.interrupt_received())])
+    totals = torch.cat(
+        [
+            torch.stack([loss_sum.detach(), hits.float(), (~torch.isfinite(loss_sum)).float()]),
+            flags.to(loss_sum.device),
+        ]
+    )
+    return distributed.sum_over_ranks(totals).tolist()
+
+
 def _train_step(run: _Run, state: Progress, images: torch.Tensor, labels: torch.Tensor) -> None:
     images, labels = _to_device(images, labels, run.device, run.channels_last)
     with runtime.autocast(run.device, run.dtype):
-        logits = run.model(images)
-    loss = F.cross_entropy(logits.float(), labels)
+        logits = run.network(images)
+    loss_sum = F.cross_entropy(logits.float(), labels, reduction="sum")
     hits = (logits.argmax(dim=1) == labels).sum()
-    loss_value, correct = torch.stack([loss.detach(), hits.float()]).tolist()  # one sync
-    if not math.isfinite(loss_value):
-        raise TrainingDiverged(_diverged_message(run, state, loss_value))
+    loss_total, correct, bad_ranks, count, interrupted = _step_totals(
+        state, loss_sum, hits, len(labels)
+    )
+    if bad_ranks or not math.isfinite(loss_total):
+        raise TrainingDiverged(_diverged_message(run, state, loss_total / count))
+    if interrupted:
+        raise KeyboardInterrupt  # Ctrl-C on some rank: every rank stops before this step
+    # This rank's part of the global batch's mean loss; DDP then averages over the ranks.
+    loss = loss_sum / count * distributed.world_size()
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     _clip_gradients(run)
@@ -250,9 +278,9 @@ def _train_step(run: _Run, state: Progress, images: torch.Tensor, labels: torch.
         run.optimizer.step()
         run.scheduler.step()
         state.step += 1
-        state.loss_sum += loss_value * len(labels)
+        state.loss_sum += loss_total
         state.correct += int(correct)
-        state.seen += len(labels)
+        state.seen += int(count)
         state.rng_state = checkpoints.rng_state(run.device)
 
 
@@ -303,6 +331,8 @@ def _train_epoch(run: _Run, state: Progress) -> None:
 def _end_epoch(run: _Run, state: Progress) -> None:
     """Evaluate on the test set, record and print the epoch, and save the checkpoint."""
     start = time.perf_counter()
+    if distributed.describe_batch_norm(run.model) == "per-rank":
+        distributed.average_buffers(run.model)  # every rank evaluates and saves the same model
     scores = evaluate(run.model, run.test_loader, run.device, run.dtype)
     seconds = state.train_seconds + time.perf_counter() - start
     record = {
@@ -319,17 +349,16 @@ def _end_epoch(run: _Run, state: Progress) -> None:
         state.history.append(record)
         state.start_next_epoch()
         state.rng_state = checkpoints.rng_state(run.device)
-    print(
+    distributed.print_main(
         f"epoch {record['epoch']}/{run.epochs}  lr {record['lr']:.3g}  "
         f"train_loss {record['train_loss']:.4f}  train_acc {record['train_acc']:.4f}  "
         f"test_loss {record['test_loss']:.4f}  test_acc {record['test_acc']:.4f}  "
-        f"{record['seconds']:.1f}s",
-        flush=True,
+        f"{record['seconds']:.1f}s"
     )
     warning = collapse_warning(state.history)
     if warning:
-        print(warning, flush=True)
-    if run.out_dir is not None:
+        distributed.print_main(warning)
+    if run.out_dir is not None and distributed.is_main():
         _save(run, state)
 
 
@@ -348,6 +377,13 @@ def collapse_warning(history: list[dict], drop: float = COLLAPSE_DROP) -> str | 
 
 
 def _save_on_interrupt(run: _Run, state: Progress) -> None:
+    if not distributed.is_main():
+        return  # rank 0 saves once for all; the others just stop
+    with _interrupts_deferred():  # a second Ctrl-C (torchrun forwards one) waits for the save
+        _report_interrupt(run, state)
+
+
+def _report_interrupt(run: _Run, state: Progress) -> None:
     where = (
         f"epoch {state.epoch + 1} of {run.epochs}, after {state.step} of "
         f"{len(run.train_loader)} batches"
@@ -391,6 +427,8 @@ def _make_run(
     channels_last = runtime.use_channels_last(model, device)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     model.to(device, memory_format=memory_format)
+    network = distributed.wrap_model(model, device)
+    model = getattr(network, "module", network)  # DDP holds the model; save and test that
     optimizer = opt_func(model.parameters(), lr=max_lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr, epochs=epochs, steps_per_epoch=len(train_loader)
@@ -408,6 +446,7 @@ def _make_run(
         "precision": "fp32" if dtype is None else "bf16",
         "memory_format": "channels_last" if channels_last else "contiguous",
         "runtime": runtime.describe_runtime(device, dtype, channels_last),
+        **distributed.training_record(model),
     }
     return _Run(
         model,
@@ -421,9 +460,10 @@ def _make_run(
         None if grad_clip is None else float(grad_clip),
         clip_mode,
         int(epochs),
-        runtime.progress_enabled(progress),
+        runtime.progress_enabled(progress) and distributed.is_main(),
         out_dir,
         {**copy.deepcopy(meta or {}), "training": training},
+        network,
     )
 
 
@@ -468,6 +508,8 @@ def fit_one_cycle(
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
     out_dir = _check_out_dir(out_dir, resume)
+    distributed.shard_loader(train_loader, "train_loader")
+    distributed.shard_loader(test_loader, "test_loader")
     run = _make_run(
         model,
         train_loader,
@@ -485,13 +527,16 @@ def fit_one_cycle(
         meta,
     )
     state = _resume(run) if resume else Progress(rng_state=checkpoints.rng_state(run.device))
-    print(run.meta["training"]["runtime"], flush=True)
+    distributed.print_main(run.meta["training"]["runtime"])
+    if run.meta["training"]["distributed"]:
+        distributed.print_main(run.meta["training"]["distributed"])
     try:
-        while state.epoch < run.epochs:
-            _train_epoch(run, state)
-            _end_epoch(run, state)
-            if on_epoch_end is not None:
-                on_epoch_end(list(state.history))
+        with distributed.interrupts_decided_together():
+            while state.epoch < run.epochs:
+                _train_epoch(run, state)
+                _end_epoch(run, state)
+                if on_epoch_end is not None:
+                    on_epoch_end(list(state.history))
     except KeyboardInterrupt:
         _save_on_interrupt(run, state)
         raise
