@@ -57,6 +57,16 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
 
 
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """--precision, the same for every command that trains."""
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=runtime.PRECISION_CHOICES,
+        help="auto: bf16 autocast where the hardware runs it natively (default: %(default)s)",
+    )
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -268,16 +278,8 @@ def add_train_command(commands) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     add_device_argument(parser)
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=runtime.PRECISION_CHOICES,
-        help="auto: bf16 autocast where the hardware runs it natively (default: %(default)s)",
-    )
+    add_precision_argument(parser)
     parser.set_defaults(handler=command_train)
-
-
-# --------------------------------------------------------------------------- entry point
 
 
 # --------------------------------------------------------------------------- run
@@ -406,12 +408,7 @@ def add_speedrun_command(commands) -> None:
         "shifts (default: %(default)s)",
     )
     add_device_argument(parser)
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=runtime.PRECISION_CHOICES,
-        help="auto: bf16 autocast where the hardware runs it natively (default: %(default)s)",
-    )
+    add_precision_argument(parser)
     parser.set_defaults(handler=command_speedrun)
 
 
