@@ -267,3 +267,12 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
     elif device_type == "mps":
         torch.mps.synchronize()
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as a person reads it: '0.42 s', '38 s', '14 min', '1.6 h'."""
+    if seconds < 90:
+        return f"{seconds:.2g} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -87,7 +87,6 @@ __all__ = [
     "run_speedrun",
     "seconds_per_step",
     "seconds_per_recipe_step",
-    "format_duration",
     "describe_cost",
     # recipes
     "LABEL_SMOOTHING",
@@ -334,15 +333,6 @@ def seconds_per_recipe_step(
     return seconds_per_step(model, batch_size, device, dtype, optimizer, calls)
 
 
-def format_duration(seconds: float) -> str:
-    """A duration as a person reads it: '0.42 s', '38 s', '14 min', '1.6 h'."""
-    if seconds < 90:
-        return f"{seconds:.2g} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def describe_cost(runs: int, epochs: float, steps_per_epoch: int, step_seconds: float) -> str:
     """What ``runs`` trainings of ``epochs`` will take, for a line printed before a long cell:
     '4 runs x 5 epoch(s) x 48 steps x 0.95 s = about 15 min of training steps'."""
@@ -350,5 +340,5 @@ def describe_cost(runs: int, epochs: float, steps_per_epoch: int, step_seconds: 
     return (
         f"{runs} run{'s' if runs != 1 else ''} x {epochs:g} epoch(s) x {steps_per_epoch} "
         f"step{'s' if steps_per_epoch != 1 else ''} x {step_seconds:.2g} s = about "
-        f"{format_duration(total)} of training steps"
+        f"{runtime.format_duration(total)} of training steps"
     )

@@ -599,16 +599,6 @@ def measure_epoch_seconds(
     return seconds / steps * len(loader)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def describe_cost(epochs: int, epoch_seconds: float, runs: int = 1) -> str:
     """What training will take, in words.
 
@@ -617,7 +607,7 @@ def describe_cost(epochs: int, epoch_seconds: float, runs: int = 1) -> str:
     times = f"{runs} runs x " if runs != 1 else ""
     return (
         f"{times}{epochs} epoch{'s' if epochs != 1 else ''} x {epoch_seconds:.1f} s = about "
-        f"{_duration(runs * epochs * epoch_seconds)} on this machine"
+        f"{runtime.format_duration(runs * epochs * epoch_seconds)} on this machine"
     )
 
 

@@ -125,20 +125,13 @@ def test_train_learns_the_synthetic_classes_and_writes_the_run_folder(capsys, tm
     assert model.__class__.__name__ == "CNN"
 
 
+def smoke_mlp_arguments(tmp_path, *options) -> list:
+    """``train`` of the MLP on the smoke profile, data in tmp_path, then ``options``."""
+    return ["train", "--model", "mlp", "--profile", "smoke", "--root", tmp_path / "data", *options]
+
+
 def test_train_resume_of_a_finished_run_trains_nothing_more(capsys, tmp_path):
-    arguments = [
-        "train",
-        "--model",
-        "mlp",
-        "--profile",
-        "smoke",
-        "--root",
-        tmp_path / "data",
-        "--epochs",
-        1,
-        "--out",
-        tmp_path / "mlp",
-    ]
+    arguments = smoke_mlp_arguments(tmp_path, "--epochs", 1, "--out", tmp_path / "mlp")
     run(capsys, *arguments)
     code, stdout, _ = run(capsys, *arguments, "--resume")
     assert code == 0 and "1 of 1 epochs done" in stdout
@@ -146,18 +139,7 @@ def test_train_resume_of_a_finished_run_trains_nothing_more(capsys, tmp_path):
 
 def test_train_names_a_bad_value(capsys, tmp_path):
     code, _, err = run(
-        capsys,
-        "train",
-        "--model",
-        "mlp",
-        "--profile",
-        "smoke",
-        "--root",
-        tmp_path / "data",
-        "--max-lr",
-        -1,
-        "--out",
-        tmp_path / "x",
+        capsys, *smoke_mlp_arguments(tmp_path, "--max-lr", -1, "--out", tmp_path / "x")
     )
     assert code == 2 and "max_lr = -1.0 is not valid: use a finite number > 0" in err
 
@@ -165,18 +147,7 @@ def test_train_names_a_bad_value(capsys, tmp_path):
 def test_train_lets_its_own_process_reuse_freed_memory(capsys, tmp_path):
     runtime.keep_freed_memory.cache_clear()  # forget earlier calls; the setting itself stays
     code, _, _ = run(
-        capsys,
-        "train",
-        "--model",
-        "mlp",
-        "--profile",
-        "smoke",
-        "--root",
-        tmp_path / "data",
-        "--epochs",
-        1,
-        "--out",
-        tmp_path / "mlp",
+        capsys, *smoke_mlp_arguments(tmp_path, "--epochs", 1, "--out", tmp_path / "mlp")
     )
     assert code == 0 and runtime.keep_freed_memory.cache_info().currsize == 1
 
@@ -184,16 +155,5 @@ def test_train_lets_its_own_process_reuse_freed_memory(capsys, tmp_path):
 def test_train_on_a_missing_gpu_is_a_clear_error(capsys, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    code, _, err = run(
-        capsys,
-        "train",
-        "--model",
-        "mlp",
-        "--device",
-        "cuda",
-        "--profile",
-        "smoke",
-        "--root",
-        tmp_path / "data",
-    )
+    code, _, err = run(capsys, *smoke_mlp_arguments(tmp_path, "--device", "cuda"))
     assert code == 2 and "not available on this machine" in err

@@ -245,3 +245,10 @@ def test_uses_convolutions_tells_conv_nets_from_the_mlp():
     assert runtime.uses_convolutions(models.CNN())
     assert runtime.uses_convolutions(models.ResNet9())
     assert not runtime.uses_convolutions(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize(
+    "seconds, words", [(0.123, "0.12 s"), (38.4, "38 s"), (840, "14 min"), (5760, "1.6 h")]
+)
+def test_format_duration_picks_the_unit_a_person_reads(seconds, words):
+    assert runtime.format_duration(seconds) == words

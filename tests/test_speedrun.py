@@ -108,13 +108,6 @@ def test_describe_cost_multiplies_runs_epochs_steps_and_seconds():
     assert " x 1 step x " in speedrun.describe_cost(2, 9, 1, 17.0)
 
 
-@pytest.mark.parametrize(
-    "seconds, words", [(0.123, "0.12 s"), (38.4, "38 s"), (840, "14 min"), (5760, "1.6 h")]
-)
-def test_format_duration_picks_the_unit_a_person_reads(seconds, words):
-    assert speedrun.format_duration(seconds) == words
-
-
 # --------------------------------------------------------------------------- command line
 
 
