@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from labutils import (
+    budget,
     data,
     distributed,
     loaders,
@@ -178,7 +179,8 @@ def add_data_commands(commands) -> None:
 def resolve_settings(args: argparse.Namespace, synthetic: bool) -> dict:
     """The profile's settings for the model, overridden by any option given on the command line."""
     settings = profiles.training_settings(args.profile, args.model, synthetic=synthetic)
-    for name in ("epochs", "batch_size", "max_lr", "weight_decay", "grad_clip", "augment"):
+    names = ("epochs", "batch_size", "max_lr", "weight_decay", "grad_clip", "augment")
+    for name in (*names, "train_fraction", "compile"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     if settings["grad_clip"] == 0:
@@ -209,6 +211,7 @@ def train_on(args: argparse.Namespace, device) -> int:
         seed=args.seed,
         device=device,
         channels_last=runtime.use_channels_last(model, device),
+        train_fraction=settings["train_fraction"],
     )
     out = args.out or Path("runs") / args.model
     start = time.perf_counter()
@@ -225,6 +228,7 @@ def train_on(args: argparse.Namespace, device) -> int:
         out_dir=out,
         resume=args.resume,
         meta={"model_name": args.model, "model_kwargs": {}, "data": source.label},
+        compile_model=settings["compile"],
     )
     if not distributed.is_main():
         return 0
@@ -261,6 +265,11 @@ def add_train_command(commands) -> None:
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--grad-clip", type=float, help="clip each gradient value (0: off)")
     parser.add_argument(
+        "--train-fraction",
+        type=float,
+        help="train on this part of the training split, drawn once from --seed (default: 1)",
+    )
+    parser.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -279,6 +288,13 @@ def add_train_command(commands) -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_device_argument(parser)
     add_precision_argument(parser)
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train through torch.compile (inductor): a minute or more of compiling first; "
+        "benchmarks/compile.py says whether it pays on this machine (default: off)",
+    )
     parser.set_defaults(handler=command_train)
 
 
@@ -289,8 +305,17 @@ def command_run(args: argparse.Namespace) -> int:
     from labutils import runner  # papermill is only needed here
 
     try:
-        runner.run_series(args.profile, args.data, args.root, args.verify, args.out, args.seed)
-    except runner.NotebookFailed as error:
+        runner.run_series(
+            args.profile,
+            args.data,
+            args.root,
+            args.verify,
+            args.out,
+            args.seed,
+            budget_minutes=args.budget,
+            epochs=args.epochs,
+        )
+    except (runner.NotebookFailed, budget.BudgetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -308,13 +333,25 @@ def add_run_command(commands) -> None:
         "--profile",
         default="auto",
         choices=("auto", *profiles.PROFILE_NAMES),
-        help="smoke: tiny synthetic data, a minute or two; cpu: about an hour "
-        "on 2 cores; gpu: 20 epochs per model, as the report trained; auto: gpu if "
-        "CUDA is available, else cpu (default: %(default)s)",
+        help="smoke: tiny synthetic data, a minute or two; cpu: planned into a time budget "
+        "(60 minutes unless --budget says otherwise); gpu: 20 epochs per model, as the report "
+        "trained; auto: gpu if CUDA is available, else cpu (default: %(default)s)",
     )
     add_data_arguments(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("runs/latest"), help="run folder (default: %(default)s)"
+    )
+    fixed = parser.add_mutually_exclusive_group()
+    fixed.add_argument(
+        "--budget",
+        type=float,
+        metavar="MINUTES",
+        help="plan the series into this many minutes on this machine: each model's epochs "
+        "are picked from a few timed steps (default: the profile's, 60 for cpu; 0: the "
+        "profile's fixed epochs)",
+    )
+    fixed.add_argument(
+        "--epochs", type=int, help="train every model this many epochs, with no time budget"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.set_defaults(handler=command_run)
@@ -333,38 +370,66 @@ def format_result(result: dict) -> str:
     )
 
 
+PUBLISHED_RECIPE = "airbench94_muon"  # the speed track's peer, exactly as published
+
+
+def run_recipe(args: argparse.Namespace, name: str, speed_data, device, seed: int) -> dict:
+    """One seed of recipe ``name`` with the command's options; prints its line."""
+    result = speedrun.run_speedrun(
+        speed_data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        tta_level=args.tta,
+        seed=seed,
+        device=device,
+        precision=args.precision,
+        recipe=speedrun.RECIPES[name],
+    )
+    if seed == 0:
+        print(
+            f"recipe {name}: {result['epochs']} epochs, batches of "
+            f"{result['batch_size']}; {result['runtime']}"
+        )
+    print(f"{name:<16} " * bool(args.compare) + format_result(result), flush=True)
+    return result
+
+
+def mean_line(results: list[dict]) -> tuple[float, float, str]:
+    mean_acc = statistics.fmean(result["test_acc"] for result in results)
+    mean_seconds = statistics.fmean(result["seconds"] for result in results)
+    return mean_acc, mean_seconds, f"mean_test_acc={mean_acc:.4f} mean_seconds={mean_seconds:.2f}"
+
+
 def command_speedrun(args: argparse.Namespace) -> int:
-    """Run the recipe for ``--seeds`` seeds; the last line gives the mean accuracy and seconds."""
+    """Run the recipe for ``--seeds`` seeds; the last line gives the mean accuracy and seconds.
+    With ``--compare``, the published recipe runs before it on every seed, and the last lines
+    set the two side by side."""
     check_int("--seeds", args.seeds, minimum=1)
     runtime.keep_freed_memory()  # as in command_train: a training process reuses freed memory
     device = runtime.select_device(args.device)
     source = sources.get_data_source(args.data, args.root, verify=args.verify)
     print(source.describe(), flush=True)
     name = args.recipe if args.recipe != "auto" else speedrun.default_recipe(device)
-    recipe = speedrun.RECIPES[name]
+    names = [PUBLISHED_RECIPE, name] if args.compare else [name]
+    if len(set(names)) < len(names):
+        print(f"error: --compare sets another recipe beside {PUBLISHED_RECIPE}", file=sys.stderr)
+        return 2
     speed_data = speedrun.load_data(source, device)  # read once, before any clock starts
-    results = []
+    results = {recipe: [] for recipe in names}
     for seed in range(args.seeds):
-        result = speedrun.run_speedrun(
-            speed_data,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            tta_level=args.tta,
-            seed=seed,
-            device=device,
-            precision=args.precision,
-            recipe=recipe,
-        )
-        if seed == 0:
-            print(
-                f"recipe {name}: {result['epochs']} epochs, batches of "
-                f"{result['batch_size']}; {result['runtime']}"
-            )
-        print(format_result(result), flush=True)
-        results.append(result)
-    mean_acc = statistics.fmean(result["test_acc"] for result in results)
-    mean_seconds = statistics.fmean(result["seconds"] for result in results)
-    print(f"mean_test_acc={mean_acc:.4f} mean_seconds={mean_seconds:.2f}")
+        for recipe in names:  # back to back: the same seed, data, precision and machine
+            results[recipe].append(run_recipe(args, recipe, speed_data, device, seed))
+    if not args.compare:
+        print(mean_line(results[name])[2])
+        return 0
+    published, ours = (mean_line(results[recipe]) for recipe in names)
+    for recipe, line in zip(names, (published, ours)):
+        print(f"{recipe:<16} {line[2]}")
+    print(
+        f"{name} against {PUBLISHED_RECIPE}: {ours[1] / published[1]:.2f}x the time, "
+        f"{100 * (ours[0] - published[0]):+.2f} points of test accuracy "
+        f"({args.seeds} seed{'s' if args.seeds != 1 else ''})"
+    )
     return 0
 
 
@@ -389,6 +454,12 @@ def add_speedrun_command(commands) -> None:
     )
     parser.add_argument(
         "--seeds", type=int, default=1, help="runs, with seeds 0, 1, ... (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help=f"also run {PUBLISHED_RECIPE} exactly as published, before the recipe on every "
+        "seed, and print both accuracies and times and their ratio",
     )
     parser.add_argument(
         "--epochs",

@@ -167,6 +167,18 @@ class TensorLoader:
         return batch.contiguous(memory_format=memory_format)
 
 
+def training_part(images, labels, fraction: float, seed: int = 0):
+    """``fraction`` of the images and labels, drawn at random from ``seed`` (all when 1)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"train_fraction = {fraction!r} is not valid: use a number in (0, 1].")
+    if fraction == 1:
+        return images, labels
+    count = max(1, round(fraction * len(labels)))
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(len(labels), generator=generator)[:count].sort().values.numpy()
+    return images[keep], labels[keep]
+
+
 def make_loaders(
     source,
     batch_size: int,
@@ -176,9 +188,14 @@ def make_loaders(
     device: str | torch.device = "cpu",
     channels_last: bool = False,
     test_batch_size: int | None = None,
+    train_fraction: float = 1.0,
 ) -> tuple[TensorLoader, TensorLoader]:
-    """Train and test loaders for a ``DataSource``: shuffled and augmented, then plain."""
-    train_images, train_labels = source.load("train")
+    """Train and test loaders for a ``DataSource``: shuffled and augmented, then plain.
+
+    ``train_fraction`` < 1 trains on that part of the training split, drawn at random from
+    ``seed`` once (the same images every epoch); the test split is always whole.
+    """
+    train_images, train_labels = training_part(*source.load("train"), train_fraction, seed)
     test_images, test_labels = source.load("test")
     common = dict(device=device, channels_last=channels_last)
     train_loader = TensorLoader(

@@ -31,7 +31,14 @@ PRESETS = ("profile", "report")  # a profile's settings for the model, or the re
 # weight decay 1e-4, no augmentation and no clipping (it defined grad_clip = 0.1 but never
 # passed it to its training loop).
 REPORT_SETTINGS = dict(
-    epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4, grad_clip=None, augment=False
+    epochs=20,
+    batch_size=64,
+    max_lr=0.01,
+    weight_decay=1e-4,
+    grad_clip=None,
+    augment=False,
+    train_fraction=1.0,
+    compile=False,
 )
 
 
@@ -43,6 +50,8 @@ def _settings(epochs, batch_size, max_lr, weight_decay=1e-4, grad_clip=0.1, augm
         weight_decay=weight_decay,
         grad_clip=grad_clip,
         augment=augment,
+        train_fraction=1.0,  # of the training split, each epoch (a time budget may lower it)
+        compile=False,  # train through torch.compile (a time budget turns it on where it pays)
     )
 
 
@@ -64,8 +73,16 @@ PROFILES = {
     "cpu": {
         "data": "auto",
         "synthetic_per_class": (200, 50),
-        # About an hour for all three on 2 cores with native bf16 (about 2 hours in fp32); ResNet9
-        # needs its 9th epoch: 87.0% after 8 epochs on cifar10-dev, 87.5% after 9.
+        # On real data the series is planned into this many minutes on the machine it runs on
+        # (labutils.budget): the epochs below set the proportions between the models, and what
+        # the budget buys when it fits them exactly (about an hour on 2 cores with native bf16,
+        # about 2 hours in fp32). ResNet9: 87.0% after 8 epochs on cifar10-dev, 87.5% after 9.
+        "budget_minutes": 60,
+        # Batch sizes that are a speed choice, not a lesson: the plan keeps the fastest here.
+        "batch_choices": {"cnn": (128, 64)},
+        # Models a budget's plan tries through torch.compile (benchmarks/compile.py, 2-core Xeon
+        # with AMX, bf16: the CNN 1.40x faster per step after 54 s of compiling; ResNet9 0.93x).
+        "compile_candidates": ("cnn",),
         "models": {
             "mlp": _settings(epochs=12, batch_size=256, max_lr=1e-3, augment=False),
             "cnn": _settings(epochs=10, batch_size=128, max_lr=4e-3),

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import torch
 
-from labutils import models, profiles, runs, runtime, sources
+from labutils import budget, models, profiles, runs, runtime, sources
 
 NOTEBOOK_FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 SUMMARY_FILE = "summary.md"
+TITLE_PARAMETERS = ("MODEL", "SHOW_DIVERGENCE", "SHOW_AUGMENTATION", "EPOCHS")
 
 
 @dataclass
@@ -46,7 +47,9 @@ class Step:
 
     @property
     def title(self) -> str:
-        extra = ", ".join(f"{name}={value}" for name, value in self.parameters.items())
+        extra = ", ".join(
+            f"{name}={value}" for name, value in self.parameters.items() if name in TITLE_PARAMETERS
+        )
         return f"{self.notebook}" + (f" ({extra})" if extra else "")
 
 
@@ -196,6 +199,29 @@ def describe_machine() -> str:
     return line.partition(" memory_format=")[0]
 
 
+def _budget_lines(plan: budget.Plan | None, steps: list[Step], total_seconds: float) -> list:
+    """Planned against actual minutes, notebook by notebook, when a time budget planned the run."""
+    if plan is None:
+        return []
+    rows = [["planning (timing the models)", f"{plan.planning_seconds / 60:.1f}", ""]]
+    for step in steps:
+        planned = plan.notebook_seconds.get(step.output)
+        actual = "" if step.seconds is None else f"{step.seconds / 60:.1f}"
+        rows.append([step.title, "" if planned is None else f"{planned / 60:.1f}", actual])
+    budget_seconds = 60 * plan.budget_minutes
+    rows.append(["**all**", f"{plan.total_seconds / 60:.1f}", f"**{total_seconds / 60:.1f}**"])
+    off = (total_seconds - budget_seconds) / budget_seconds
+    return [
+        "",
+        f"## Time budget: {plan.budget_minutes:g} min",
+        "",
+        f"Planned on {plan.machine}. The series took {total_seconds / 60:.1f} min, "
+        f"{abs(off):.0%} {'over' if off > 0 else 'under'} the budget.",
+        "",
+        _markdown_table(["notebook", "planned (min)", "actual (min)"], rows),
+    ]
+
+
 def write_summary(
     out: Path,
     steps: list[Step],
@@ -203,6 +229,7 @@ def write_summary(
     source: sources.DataSource,
     started: datetime,
     total_seconds: float,
+    plan: budget.Plan | None = None,
 ) -> Path:
     """``summary.md``: what ran, on which data and machine, how long each notebook took, results."""
     verified = (
@@ -229,6 +256,7 @@ def write_summary(
         "## Notebooks",
         "",
         _markdown_table(["notebook", "status", "wall time (s)"], notebook_rows),
+        *_budget_lines(plan, steps, total_seconds),
         "",
         "## Results (test accuracy measured on the test split)",
         "",
@@ -263,11 +291,18 @@ def run_series(
     steps: list[Step] | None = None,
     notebook_folder: str | os.PathLike | None = None,
     progress: bool | None = None,
+    budget_minutes: float | None = None,
+    epochs: int | None = None,
 ) -> Path:
     """Execute the series into ``out``; return the path of ``summary.md``.
 
-    Raises ``NotebookFailed`` (after writing the summary) when a notebook fails.
+    ``budget_minutes`` plans the series into that many minutes on this machine (None: the
+    profile's budget, where it has one); ``epochs`` trains every model that many epochs
+    instead, with no budget. Raises ``NotebookFailed`` (after writing the summary) when a
+    notebook fails.
     """
+    if budget_minutes is not None and epochs is not None:
+        raise ValueError("Give a time budget or a number of epochs, not both.")
     profile = profiles.resolve_profile(profile)
     steps = series() if steps is None else steps
     notebook_folder = Path(notebook_folder or NOTEBOOK_FOLDER).resolve()
@@ -288,6 +323,20 @@ def run_series(
         "RUN_DIR": str(out),
     }
     started, start = datetime.now(UTC), time.perf_counter()
+    plan = None
+    if epochs is None:
+        budget_minutes = budget.resolve_budget(profile, budget_minutes, source.is_synthetic)
+    if epochs is None and budget_minutes is not None:
+        print(f"Timing each model on this machine to plan {budget_minutes:g} min ...", flush=True)
+        plan = budget.make_plan(profile, source, budget_minutes, seed)
+        print(plan.describe())
+        print("saved", budget.save_plan(plan, out), flush=True)
+    for step in steps:
+        if step.notebook == "03_training.ipynb":
+            # 0: fixed epochs; otherwise notebook 03 finds the plan saved in the run folder.
+            step.parameters = {**step.parameters, "BUDGET_MINUTES": budget_minutes or 0}
+            if epochs is not None:
+                step.parameters["EPOCHS"] = epochs
     # Notebooks read LABUTILS_PROFILE before their parameters: keep it equal to the profile.
     # Progress bars inside the kernels would only fill the executed notebooks.
     with _environment(LABUTILS_PROFILE=profile, LABUTILS_PROGRESS="0"):
@@ -300,7 +349,7 @@ def run_series(
                 )
         finally:
             summary = write_summary(
-                out, steps, profile, source, started, time.perf_counter() - start
+                out, steps, profile, source, started, time.perf_counter() - start, plan
             )
     print(f"Finished in {(time.perf_counter() - start) / 60:.1f} min. Summary: {summary}")
     return summary

@@ -79,6 +79,7 @@ def run_info(
         "precision": training["precision"],
         "memory_format": training.get("memory_format"),  # absent from older checkpoints
         "runtime": training.get("runtime"),
+        "compiled": training.get("compiled", False),  # trained through torch.compile
         "world_size": training.get("world_size", 1),  # processes that trained it (torchrun)
         "backend": training.get("backend"),  # nccl or gloo; None in a single process
         "batch_norm": training.get("batch_norm"),  # per-rank or synchronized; None alone

@@ -423,12 +423,15 @@ def _make_run(
     out_dir,
     progress,
     meta,
+    compile_model=False,
 ) -> _Run:
     channels_last = runtime.use_channels_last(model, device)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     model.to(device, memory_format=memory_format)
     network = distributed.wrap_model(model, device)
     model = getattr(network, "module", network)  # DDP holds the model; save and test that
+    if compile_model:  # the training steps only: testing and saving use the model itself
+        network = torch.compile(network)
     optimizer = opt_func(model.parameters(), lr=max_lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr, epochs=epochs, steps_per_epoch=len(train_loader)
@@ -446,6 +449,7 @@ def _make_run(
         "precision": "fp32" if dtype is None else "bf16",
         "memory_format": "channels_last" if channels_last else "contiguous",
         "runtime": runtime.describe_runtime(device, dtype, channels_last),
+        "compiled": bool(compile_model),
         **distributed.training_record(model),
     }
     return _Run(
@@ -484,6 +488,7 @@ def fit_one_cycle(
     progress: bool | None = None,
     meta: dict | None = None,
     on_epoch_end: Callable[[list[dict]], Any] | None = None,
+    compile_model: bool = False,
 ) -> list[dict]:
     """Train with the one-cycle learning-rate policy, test after every epoch; return the history.
 
@@ -498,6 +503,8 @@ def fit_one_cycle(
     records these arguments and the device, precision and memory format the run used.
     ``on_epoch_end``, if given, is called after every epoch with the history so far (for
     example ``plots.LiveHistoryPlot``, which redraws the curves in a notebook).
+    ``compile_model=True`` trains through ``torch.compile`` (inductor): its first step waits
+    for the compiler (a minute or more on a laptop), the others may be faster.
     """
     _check_numbers(epochs, max_lr, weight_decay, grad_clip, clip_mode)
     _check_loader(train_loader, "train_loader")
@@ -525,6 +532,7 @@ def fit_one_cycle(
         out_dir,
         progress,
         meta,
+        compile_model,
     )
     state = _resume(run) if resume else Progress(rng_state=checkpoints.rng_state(run.device))
     distributed.print_main(run.meta["training"]["runtime"])
@@ -567,6 +575,29 @@ def _timed_steps(model, batches, optimizer, device, dtype, channels_last, steps)
     return time.perf_counter() - start
 
 
+def _time_training_steps(model, loader, steps, device, precision, compile_model):
+    """(seconds of the first step, mean seconds of the ``steps`` after it) for a copy of
+    ``model`` trained with Adam on ``loader``; the model, the loader's epoch and the random
+    state are left as they were."""
+    check_int("steps", steps, minimum=1)
+    _check_loader(loader, "loader")
+    device = runtime.select_device(device)
+    dtype = runtime.select_precision(device, precision)
+    channels_last = runtime.use_channels_last(model, device)
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    trial = copy.deepcopy(model).to(device, memory_format=memory_format).train()
+    optimizer = torch.optim.Adam(trial.parameters())
+    network = torch.compile(trial) if compile_model else trial
+    loader_epoch = getattr(loader, "epoch", None)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        batches = _forever(loader)
+        first = _timed_steps(network, batches, optimizer, device, dtype, channels_last, 1)
+        seconds = _timed_steps(network, batches, optimizer, device, dtype, channels_last, steps)
+    if loader_epoch is not None and hasattr(loader, "set_epoch"):
+        loader.set_epoch(loader_epoch)
+    return first, seconds / steps
+
+
 def measure_epoch_seconds(
     model: nn.Module,
     loader,
@@ -581,22 +612,51 @@ def measure_epoch_seconds(
     batches. The test pass after each epoch is not included. The model, the loader's epoch
     and the random state are left as they were.
     """
-    check_int("steps", steps, minimum=1)
+    _, step = _time_training_steps(model, loader, steps, device, precision, False)
+    return step * len(loader)
+
+
+def measure_compiled_epoch_seconds(
+    model: nn.Module,
+    loader,
+    steps: int = 3,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+) -> tuple[float, float]:
+    """(seconds ``torch.compile`` takes before the first step, seconds of one epoch compiled),
+    measured as ``measure_epoch_seconds`` measures, through ``torch.compile``."""
+    first, step = _time_training_steps(model, loader, steps, device, precision, True)
+    return max(0.0, first - step), step * len(loader)
+
+
+def measure_evaluation_seconds(
+    model: nn.Module,
+    loader,
+    batches: int = 2,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+) -> float:
+    """Seconds one pass of ``evaluate`` over ``loader`` takes, timed on a few batches.
+
+    One untimed warm-up batch, then ``batches`` timed ones, scaled to ``len(loader)``.
+    """
+    check_int("batches", batches, minimum=1)
     _check_loader(loader, "loader")
     device = runtime.select_device(device)
     dtype = runtime.select_precision(device, precision)
     channels_last = runtime.use_channels_last(model, device)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
-    trial = copy.deepcopy(model).to(device, memory_format=memory_format).train()
-    optimizer = torch.optim.Adam(trial.parameters())
-    loader_epoch = getattr(loader, "epoch", None)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        batches = _forever(loader)
-        _timed_steps(trial, batches, optimizer, device, dtype, channels_last, 1)  # warm-up
-        seconds = _timed_steps(trial, batches, optimizer, device, dtype, channels_last, steps)
-    if loader_epoch is not None and hasattr(loader, "set_epoch"):
-        loader.set_epoch(loader_epoch)
-    return seconds / steps * len(loader)
+    trial = copy.deepcopy(model).to(device, memory_format=memory_format).eval()
+    batch_iterator = _forever(loader)
+    with torch.inference_mode(), runtime.autocast(device, dtype):
+        for step in range(batches + 1):
+            if step == 1:  # the first batch warms up
+                runtime.synchronize(device)
+                start = time.perf_counter()
+            images, labels = _to_device(*next(batch_iterator), device, channels_last)
+            trial(images).float().argmax(dim=1)
+    runtime.synchronize(device)
+    return (time.perf_counter() - start) / batches * len(loader)
 
 
 def describe_cost(epochs: int, epoch_seconds: float, runs: int = 1) -> str:
