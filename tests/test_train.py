@@ -671,10 +671,48 @@ def test_the_report_preset_is_the_reports_settings_whatever_the_profile(profile,
     settings = profiles.training_settings(profile, model, preset="report")
     assert settings == profiles.REPORT_SETTINGS
     assert settings == dict(
-        epochs=20, batch_size=64, max_lr=0.01, weight_decay=1e-4, grad_clip=None, augment=False
+        epochs=20,
+        batch_size=64,
+        max_lr=0.01,
+        weight_decay=1e-4,
+        grad_clip=None,
+        augment=False,
+        train_fraction=1.0,  # the whole training split
+        compile=False,
     )  # as the report's runs trained
 
 
 def test_an_unknown_preset_is_refused_by_name():
     with pytest.raises(ValueError, match="SETTINGS"):
         profiles.training_settings("cpu", "cnn", preset="paper")
+
+
+# --------------------------------------------------------------------------- compiling
+
+
+@pytest.mark.slow
+def test_a_compiled_run_learns_as_the_eager_one_and_saves_plain_weights(tmp_path):
+    """torch.compile (inductor) trains the same model: the same first-epoch scores to rounding,
+    a checkpoint whose weights load into a plain model, and the choice in its record."""
+    torch.manual_seed(0)
+    train_images, train_labels = colour_images(200, size=8, seed=0)
+    test_images, test_labels = colour_images(100, size=8, seed=1)
+    histories = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10))
+        histories[compiled] = quiet_fit(
+            model,
+            loader_of(train_images, train_labels, 50),
+            loader_of(test_images, test_labels, 100),
+            epochs=2,
+            out_dir=tmp_path / str(compiled),
+            compile_model=compiled,
+        )
+    for eager, compiled in zip(histories[False], histories[True]):
+        assert compiled["test_acc"] == pytest.approx(eager["test_acc"], abs=0.02)
+        assert compiled["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)
+    saved = checkpoints.load_checkpoint(tmp_path / "True" / "model.pt")
+    assert not [name for name in saved["model"] if name.startswith("_orig_mod")]
+    assert saved["meta"]["training"]["compiled"] is True
+    assert checkpoints.training_record(tmp_path / "False")["compiled"] is False
