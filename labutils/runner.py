@@ -326,6 +326,9 @@ def run_series(
     plan = None
     if epochs is None:
         budget_minutes = budget.resolve_budget(profile, budget_minutes, source.is_synthetic)
+    planned_by_default = budget.default_budget(profile) is not None
+    if epochs is None and budget_minutes is None and source.is_synthetic and planned_by_default:
+        print("Synthetic data: the profile's short synthetic settings, no time budget.")
     if epochs is None and budget_minutes is not None:
         print(f"Timing each model on this machine to plan {budget_minutes:g} min ...", flush=True)
         plan = budget.make_plan(profile, source, budget_minutes, seed)

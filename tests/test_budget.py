@@ -69,15 +69,15 @@ def test_no_model_trains_more_than_the_reports_epochs(costs):
 
 def test_a_budget_too_small_says_what_it_would_need(costs):
     with pytest.raises(budget.BudgetError, match="give the series more minutes"):
-        budget.plan_series(costs, 6)
+        budget.plan_series(costs, 5.5)
     with pytest.raises(budget.BudgetError, match="besides training"):
         budget.plan_series(costs, 1)
 
 
 def test_the_plan_quotes_the_nearest_measured_accuracy():
     assert budget.expected_accuracy("resnet9", 9, 1.0) == "87.5%"
-    assert budget.expected_accuracy("resnet9", 4, 1.0).startswith("~")
-    assert "measured: 8 epochs" in budget.expected_accuracy("resnet9", 4, 1.0)
+    assert budget.expected_accuracy("resnet9", 6, 1.0).startswith("~")
+    assert "measured: 5 epochs" in budget.expected_accuracy("resnet9", 6, 1.0)
 
 
 def test_the_plan_survives_its_file(costs, tmp_path):
@@ -159,3 +159,10 @@ def test_the_series_trains_each_model_as_its_plan_says(tmp_path):
     assert "## Time budget: 5 min" in summary and "| 03_training.ipynb (MODEL=mlp" in summary
     assert "planned (min) | actual (min)" in summary
     assert plan.machine in summary
+
+
+def test_the_quoted_accuracy_names_a_different_batch_size():
+    assert budget.expected_accuracy("cnn", 10, 1.0, 128) == "77.5%"
+    assert budget.expected_accuracy("cnn", 10, 1.0, 64) == "78.4%"
+    other_batch = budget.expected_accuracy("cnn", 10, 1.0, 256)
+    assert other_batch.endswith("(measured: 10 epochs, batch 128)")
