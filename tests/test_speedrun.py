@@ -165,3 +165,49 @@ def test_python_m_labutils_speedrun_is_wired(capsys, data_root):
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and RESULT_LINE.fullmatch(lines[-1])
     assert any(line.startswith("recipe cpu: 0.5 epochs") for line in lines)  # the default on CPU
+
+
+def test_speedrun_compare_runs_the_published_recipe_beside_the_labs(capsys, data_root):
+    code = cli.main(
+        [
+            "speedrun",
+            "--root",
+            str(data_root),
+            "--compare",
+            "--seeds",
+            "2",
+            "--epochs",
+            "0.5",
+            "--batch-size",
+            "200",
+            "--tta",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    # Back to back on each seed: the published recipe, then the lab's.
+    runs = [line.split()[:3] for line in lines if " seed " in line and "test_acc" in line]
+    assert runs == [
+        ["airbench94_muon", "seed", "0:"],
+        ["cpu", "seed", "0:"],
+        ["airbench94_muon", "seed", "1:"],
+        ["cpu", "seed", "1:"],
+    ]
+    assert lines[-3].startswith("airbench94_muon  mean_test_acc=")
+    assert lines[-2].startswith("cpu              mean_test_acc=")
+    ratio = re.fullmatch(
+        r"cpu against airbench94_muon: ([0-9.]+)x the time, ([-+][0-9.]+) points of test "
+        r"accuracy \(2 seeds\)",
+        lines[-1],
+    )
+    assert ratio and float(ratio[1]) > 0
+
+
+def test_speedrun_compare_needs_another_recipe(capsys, data_root):
+    code = cli.main(
+        ["speedrun", "--root", str(data_root), "--compare", "--recipe", "airbench94_muon"]
+    )
+    assert code == 2 and "another recipe" in capsys.readouterr().err
