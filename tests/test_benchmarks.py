@@ -95,7 +95,8 @@ def test_time_to_accuracy_sets_both_recipes_side_by_side(tmp_path):
     header = next(line for line in lines if line.startswith("model "))
     assert "report's recipe" in header and "lab's recipe" in header
     row = next(line for line in lines if line.startswith("mlp "))
-    assert "min (epoch" in row and row.rstrip().endswith("x")
+    assert "min (epoch" in row and "x  " in row
+    assert row.count("best ") == 2 and row.count(" epochs, ") == 2  # both whole runs
     assert "Machine:" in result.stdout
 
 
