@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from labutils import models, profiles, recipes, runtime, speednet, speedrun
+from labutils import models, profiles, recipes, runner, runtime, speednet, speedrun
 
 NETWORKS = ("cnn", "resnet9", "speednet")
 TRAIN_IMAGES = 50_000  # the official training split: run lengths in steps are counted on it
@@ -154,8 +154,7 @@ def format_table(rows: list[dict], markdown: bool) -> str:
     header = list(rows[0])
     cells = [[format_value(row[key]) for key in header] for row in rows]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+        return runner.markdown_table(header, cells)
     widths = [max(len(text) for text in column) for column in zip(header, *cells)]
     return "\n".join(
         "  ".join(text.rjust(width) for text, width in zip(row, widths)) for row in [header, *cells]

@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from labutils import loaders, models, profiles, runtime, sources, train
+from labutils import loaders, models, profiles, runner, runtime, sources, train
 
 SEED = 0
 
@@ -65,6 +65,7 @@ def train_history(model_name: str, settings: dict, source, stop_at: float | None
             device=device,
             progress=False,
             on_epoch_end=watch,
+            compile_model=settings["compile"],
         )
     return seen
 
@@ -139,8 +140,7 @@ def format_table(rows: list[dict], markdown: bool) -> str:
         for row in rows
     ]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+        return runner.markdown_table(header, cells)
     widths = [max(len(text) for text in column) for column in zip(header, *cells)]
     return "\n".join(
         "  ".join(text.ljust(width) for text, width in zip(row, widths)) for row in [header, *cells]

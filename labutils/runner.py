@@ -150,7 +150,8 @@ def versions() -> str:
     )
 
 
-def _markdown_table(header: list[str], rows: list[list]) -> str:
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table; an empty cell for ``None``."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += [
         "| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows
@@ -189,7 +190,7 @@ def _results_table(out: Path) -> str:
         "best test acc",
         "runtime",
     ]
-    return _markdown_table(header, rows)
+    return markdown_table(header, rows)
 
 
 def describe_machine() -> str:
@@ -218,7 +219,7 @@ def _budget_lines(plan: budget.Plan | None, steps: list[Step], total_seconds: fl
         f"Planned on {plan.machine}. The series took {total_seconds / 60:.1f} min, "
         f"{abs(off):.0%} {'over' if off > 0 else 'under'} the budget.",
         "",
-        _markdown_table(["notebook", "planned (min)", "actual (min)"], rows),
+        markdown_table(["notebook", "planned (min)", "actual (min)"], rows),
     ]
 
 
@@ -255,7 +256,7 @@ def write_summary(
         "",
         "## Notebooks",
         "",
-        _markdown_table(["notebook", "status", "wall time (s)"], notebook_rows),
+        markdown_table(["notebook", "status", "wall time (s)"], notebook_rows),
         *_budget_lines(plan, steps, total_seconds),
         "",
         "## Results (test accuracy measured on the test split)",

@@ -16,6 +16,8 @@ from labutils import cli, data, recipes, sources, speeddata, speedrun
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 60, 20
 RESULT_LINE = re.compile(r"mean_test_acc=(\d+\.\d+) mean_seconds=(\d+\.\d+)")
+# Half an epoch of batches of 200 on the CPU, no test-time augmentation: seconds per recipe.
+SHORT_CPU_RUN = ["--epochs", "0.5", "--batch-size", "200", "--tta", "0", "--device", "cpu"]
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_speedrun.ipynb"
 
 
@@ -147,21 +149,7 @@ def test_speedrun_command_ends_with_the_mean_accuracy_and_seconds(capsys, data_r
 
 
 def test_python_m_labutils_speedrun_is_wired(capsys, data_root):
-    code = cli.main(
-        [
-            "speedrun",
-            "--root",
-            str(data_root),
-            "--epochs",
-            "0.5",
-            "--batch-size",
-            "200",
-            "--tta",
-            "0",
-            "--device",
-            "cpu",
-        ]
-    )
+    code = cli.main(["speedrun", "--root", str(data_root), *SHORT_CPU_RUN])
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and RESULT_LINE.fullmatch(lines[-1])
     assert any(line.startswith("recipe cpu: 0.5 epochs") for line in lines)  # the default on CPU
@@ -176,14 +164,7 @@ def test_speedrun_compare_runs_the_published_recipe_beside_the_labs(capsys, data
             "--compare",
             "--seeds",
             "2",
-            "--epochs",
-            "0.5",
-            "--batch-size",
-            "200",
-            "--tta",
-            "0",
-            "--device",
-            "cpu",
+            *SHORT_CPU_RUN,
         ]
     )
     lines = capsys.readouterr().out.strip().splitlines()
