@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from labutils import models, profiles, recipes, runner, runtime, speednet, speedrun
+from labutils import models, runtime
+from labutils.course import profiles, runner
+from labutils.speedrun import network, optimizers, recipes
 
 NETWORKS = ("cnn", "resnet9", "speednet")
 TRAIN_IMAGES = 50_000  # the official training split: run lengths in steps are counted on it
@@ -41,9 +43,9 @@ def build(name: str, device: torch.device, batch_size: int | None):
     if name == "speednet":
         recipe = recipes.RECIPES["cpu"]
         batch_size = batch_size or recipe.batch_size
-        model = speednet.build_speed_net(device, recipe)
+        model = network.build_speed_net(device, recipe)
         steps = round(recipe.epochs * TRAIN_IMAGES / batch_size)
-        optimizer, _ = speedrun.make_optimizer(recipe, model, batch_size, steps, 10)
+        optimizer, _ = optimizers.make_optimizer(recipe, model, batch_size, steps, 10)
         return model, optimizer, batch_size, steps
     settings = profiles.training_settings("cpu", name)
     batch_size = batch_size or settings["batch_size"]

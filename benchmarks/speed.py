@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from labutils import loaders, models, profiles, runtime, sources
+from labutils import loaders, models, runtime, sources
+from labutils.course import profiles
 
 REPEATS = 3  # timings per pipeline and model; the table shows their median
 WARMUP_STEPS = 2  # untimed steps before each timing (first-call allocations, lazy init)

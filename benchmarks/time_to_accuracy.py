@@ -23,7 +23,8 @@ import json
 import sys
 from pathlib import Path
 
-from labutils import loaders, models, profiles, runner, runtime, sources, train
+from labutils import loaders, models, runtime, sources, train
+from labutils.course import profiles, runner
 
 SEED = 0
 

@@ -1,8 +1,8 @@
-"""``python -m labutils``: see ``labutils.cli``."""
+"""``python -m labutils``: see ``labutils.course.cli``."""
 
 import sys
 
-from labutils.cli import main
+from labutils.course.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

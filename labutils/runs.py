@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from labutils import checkpoints, models, sources
-from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE
+from labutils import models, sources
 from labutils.data import write_atomically
+from labutils.engine import checkpoints
+from labutils.engine.checkpoints import CHECKPOINT_FILE, HISTORY_FILE
 
 INFO_FILE = "run.json"
 

@@ -31,9 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from labutils import checkpoints, distributed, runtime
-from labutils.checkpoints import CHECKPOINT_FILE, HISTORY_FILE, Progress
+from labutils import runtime
 from labutils.checks import ParameterError, check_choice, check_int, check_positive
+from labutils.engine import checkpoints, distributed
+from labutils.engine.checkpoints import CHECKPOINT_FILE, HISTORY_FILE, Progress
 
 HISTORY_KEYS = (
     "epoch",

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils import runner
+from labutils.course import runner
 
 REPOSITORY = runner.NOTEBOOK_FOLDER.parent
 NOTEBOOKS = sorted(runner.NOTEBOOK_FOLDER.glob("*.ipynb"))

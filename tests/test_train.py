@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labutils import checkpoints, loaders, models, profiles, train
+from labutils import loaders, models, train
+from labutils.course import profiles
+from labutils.engine import checkpoints
 
 HISTORY_KEYS = {
     "epoch",

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import torch
 
-from labutils import budget, models, profiles, runs, runtime, sources
+from labutils import models, runs, runtime, sources
+from labutils.course import budget, profiles
 
-NOTEBOOK_FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_FOLDER = Path(__file__).resolve().parents[2] / "notebooks"
 SUMMARY_FILE = "summary.md"
 TITLE_PARAMETERS = ("MODEL", "SHOW_DIVERGENCE", "SHOW_AUGMENTATION", "EPOCHS")
 
@@ -116,7 +117,7 @@ def execute(step: Step, parameters: dict, out: Path, notebook_folder: Path, prog
     """Run one notebook with papermill (kernel ``python3``, working folder ``notebooks/``)."""
     import papermill
 
-    from labutils.kernels import LocalKernelManager
+    from labutils.course.jupyter_kernels import LocalKernelManager
 
     output = out / "notebooks" / step.output
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from labutils import checkpoints, cli, distributed, loaders, sources
+from labutils import loaders, sources
+from labutils.course import cli
+from labutils.engine import checkpoints, distributed
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TIMEOUT = 120  # seconds for one launch; a hang in a collective fails the test instead
@@ -31,7 +33,8 @@ ACCURACY_TOLERANCE = 0.1
 # another set), so that one process and two ranks compute the same function.
 MLP_SCRIPT = """
 import sys
-from labutils import distributed, loaders, models, runtime, sources, train
+from labutils import loaders, models, runtime, sources, train
+from labutils.engine import distributed
 
 root, out = sys.argv[1], sys.argv[2]
 runtime.seed_everything(0)

@@ -12,13 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from labutils import cli, data, recipes, sources, speeddata, speedrun
+from labutils import data, sources
+from labutils.course import cli
+from labutils.speedrun import batches, network, optimizers, recipes, trainer
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 60, 20
 RESULT_LINE = re.compile(r"mean_test_acc=(\d+\.\d+) mean_seconds=(\d+\.\d+)")
 # Half an epoch of batches of 200 on the CPU, no test-time augmentation: seconds per recipe.
 SHORT_CPU_RUN = ["--epochs", "0.5", "--batch-size", "200", "--tta", "0", "--device", "cpu"]
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_speedrun.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_speedrun.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +33,14 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def speed_data(data_root):
-    return speeddata.load_data(sources.DataSource("synthetic", data_root, verified=False))
+    return batches.load_data(sources.DataSource("synthetic", data_root, verified=False))
 
 
 # --------------------------------------------------------------------------- the whole recipe
 
 
 def test_a_short_run_on_synthetic_data_learns(speed_data):
-    result = speedrun.run_speedrun(
+    result = trainer.run_speedrun(
         speed_data, epochs=3, batch_size=100, tta_level=2, seed=0, device="cpu", progress=False
     )
     assert result["test_acc"] > 0.6 and result["test_acc_no_tta"] > 0.6  # chance is 0.1
@@ -48,7 +50,7 @@ def test_a_short_run_on_synthetic_data_learns(speed_data):
 
 
 def test_fractional_epochs_stop_at_the_rounded_up_step_count(speed_data):
-    result = speedrun.run_speedrun(
+    result = trainer.run_speedrun(
         speed_data, epochs=0.5, batch_size=100, tta_level=0, device="cpu", progress=False
     )
     assert result["steps"] == math.ceil(0.5 * 6) and len(result["history"]) == 1
@@ -57,11 +59,11 @@ def test_fractional_epochs_stop_at_the_rounded_up_step_count(speed_data):
 
 def test_a_batch_larger_than_the_training_set_is_refused_by_name(speed_data):
     with pytest.raises(ValueError, match="batch_size = 1024 .* 600 training images"):
-        speedrun.run_speedrun(speed_data, epochs=1, batch_size=1024, device="cpu")
+        trainer.run_speedrun(speed_data, epochs=1, batch_size=1024, device="cpu")
 
 
 def test_a_short_muon_run_on_synthetic_data_learns(speed_data):
-    result = speedrun.run_speedrun(
+    result = trainer.run_speedrun(
         speed_data,
         epochs=3,
         batch_size=100,
@@ -74,13 +76,19 @@ def test_a_short_muon_run_on_synthetic_data_learns(speed_data):
     assert result["test_acc"] > 0.6 and result["recipe"]["optimizer"] == "muon"
 
 
-def test_every_name_notebook_05_reads_through_speedrun_is_there():
+def test_every_name_notebook_05_reads_from_the_speed_track_is_there():
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
     code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    names = set(re.findall(r"\bspeedrun\.(\w+)", code))
-    assert "run_speedrun" in names  # the pattern finds the notebook's uses
-    assert sorted(name for name in names if not hasattr(speedrun, name)) == []
-    assert set(speedrun.__all__) >= names
+    modules = {
+        "batches": batches,
+        "network": network,
+        "optimizers": optimizers,
+        "recipes": recipes,
+        "trainer": trainer,
+    }
+    uses = set(re.findall(rf"\b({'|'.join(modules)})\.([A-Za-z_]\w*)", code))
+    assert ("trainer", "run_speedrun") in uses  # the pattern finds the notebook's uses
+    assert sorted(f"{m}.{n}" for m, n in uses if not hasattr(modules[m], n)) == []
 
 
 # --------------------------------------------------------------------------- cost estimates
@@ -92,22 +100,22 @@ def test_seconds_per_step_times_the_steps_after_one_warm_up_step():
     steps = []
     optimizer.register_step_post_hook(lambda *args: steps.append(1))
     before = model[0].weight.detach().clone()
-    seconds = speedrun.seconds_per_step(model, 8, "cpu", optimizer=optimizer, calls=3)
+    seconds = trainer.seconds_per_step(model, 8, "cpu", optimizer=optimizer, calls=3)
     assert len(steps) == 1 + 3 and seconds > 0
     assert not torch.equal(model[0].weight, before)  # real steps: time a throwaway network
 
 
 def test_seconds_per_recipe_step_runs_every_recipe_on_a_small_batch():
     for recipe in recipes.RECIPES.values():
-        assert speedrun.seconds_per_recipe_step(recipe, 4, "cpu", calls=1) > 0
+        assert trainer.seconds_per_recipe_step(recipe, 4, "cpu", calls=1) > 0
 
 
 def test_describe_cost_multiplies_runs_epochs_steps_and_seconds():
-    line = speedrun.describe_cost(4, 5, 48, 0.5)
+    line = trainer.describe_cost(4, 5, 48, 0.5)
     assert line == "4 runs x 5 epoch(s) x 48 steps x 0.5 s = about 8 min of training steps"
-    assert speedrun.describe_cost(1, 0.5, 3, 1.0).startswith("1 run x 0.5 epoch(s)")
-    assert speedrun.describe_cost(1, 0.5, 3, 1.0).endswith("about 2 s of training steps")  # ceil
-    assert " x 1 step x " in speedrun.describe_cost(2, 9, 1, 17.0)
+    assert trainer.describe_cost(1, 0.5, 3, 1.0).startswith("1 run x 0.5 epoch(s)")
+    assert trainer.describe_cost(1, 0.5, 3, 1.0).endswith("about 2 s of training steps")  # ceil
+    assert " x 1 step x " in trainer.describe_cost(2, 9, 1, 17.0)
 
 
 # --------------------------------------------------------------------------- command line

@@ -1,11 +1,11 @@
-"""airbench's optimisers (``labutils.optimizers``): the schedule, Nesterov SGD's parameter
+"""airbench's optimisers (``labutils.speedrun.optimizers``): the schedule, Nesterov SGD's parameter
 groups, Muon checked against the SVD and against torch's SGD, and lookahead."""
 
 import pytest
 import torch
 from torch import nn
 
-from labutils import optimizers, recipes, speednet
+from labutils.speedrun import network, optimizers, recipes
 
 # --------------------------------------------------------------------------- Nesterov SGD
 
@@ -21,7 +21,7 @@ def test_schedule_rises_from_0_2_to_1_then_falls_to_0_07():
 
 
 def test_nesterov_sgd_gives_batchnorm_biases_64x_the_lr_and_the_same_decay():
-    model = speednet.SpeedNet()
+    model = network.SpeedNet()
     optimizer, scheduler = optimizers.make_optimizer(recipes.Recipe(), model, 1024, 100)
     biases, others = optimizer.param_groups
     assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.85
@@ -84,7 +84,7 @@ def test_muon_takes_torch_sgd_steps_in_its_other_groups():
 def test_muon_recipe_scales_airbenchs_summed_loss_lrs_and_decays_them_to_zero():
     recipe = recipes.RECIPES["airbench94_muon"]
     assert (recipe.epochs, recipe.batch_size, recipe.lookahead) == (8.0, 2000, False)
-    model = speednet.build_speed_net("cpu", recipe)
+    model = network.build_speed_net("cpu", recipe)
     assert model.logit_scale == 1 / 256
     assert model.head.weight.std().item() == pytest.approx(1.0, rel=1e-4)
     optimizer, scheduler = optimizers.make_optimizer(
@@ -107,7 +107,7 @@ def test_muon_recipe_scales_airbenchs_summed_loss_lrs_and_decays_them_to_zero():
 
 def test_muon_schedule_refuses_to_guess_the_epoch_length():
     recipe = recipes.RECIPES["cpu"]
-    model = speednet.build_speed_net("cpu", recipe)
+    model = network.build_speed_net("cpu", recipe)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         optimizers.make_optimizer(recipe, model, 2000, total_steps=100)
 

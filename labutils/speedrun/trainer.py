@@ -20,7 +20,7 @@ and for CPUs. Each trick is a small named function, in the module named for what
 
 ``run_speedrun(source)`` runs the whole recipe once and returns its accuracy and seconds;
 ``seconds_per_recipe_step`` and ``describe_cost`` say what a run will cost on this machine before
-it starts. ``python -m labutils speedrun`` (``labutils.cli``) runs one for several seeds. The
+it starts. ``python -m labutils speedrun`` (``labutils.course.cli``) runs one for several seeds. The
 names notebook 05 uses from the four modules above are offered here too, as ``speedrun.NAME``:
 that list and this map of the recipe take it past 300 lines.
 """
@@ -39,89 +39,33 @@ from tqdm.auto import tqdm
 from labutils import runtime, sources
 from labutils.checks import check_choice, check_int, check_positive
 from labutils.data import CLASSES
-from labutils.optimizers import (
-    LOOKAHEAD_EVERY,
-    NEWTON_SCHULZ_STEPS,
-    WHITEN_BIAS_EPOCHS,
-    Lookahead,
-    Muon,
-    lookahead_decay,
-    lr_multiplier,
-    make_optimizer,
-    orthogonalize,
-)
-from labutils.recipes import (
-    LABEL_SMOOTHING,
-    OPTIMIZERS,
-    RECIPES,
-    WIDTHS,
-    Recipe,
-    default_recipe,
-    ladder_sizes,
-)
-from labutils.speeddata import (
+from labutils.speedrun.batches import (
     TTA_LEVELS,
     SpeedData,
-    alternating_flip_mask,
     evaluate,
     load_data,
-    predict,
     to_network_input,
     train_batches,
-    tta_logits,
-    tta_views,
 )
-from labutils.speednet import (
+from labutils.speedrun.network import (
     WHITEN_IMAGES,
-    SpeedNet,
     build_speed_net,
     init_whitening,
-    patch_second_moment,
+)
+from labutils.speedrun.optimizers import (
+    LOOKAHEAD_EVERY,
+    WHITEN_BIAS_EPOCHS,
+    Lookahead,
+    lookahead_decay,
+    make_optimizer,
+)
+from labutils.speedrun.recipes import (
+    OPTIMIZERS,
+    Recipe,
 )
 
 # This module's own names, then those it passes on: read a setting through ``speedrun``, but
 # change it in the module that defines it (``speeddata.TRANSLATE``, not ``speedrun.TRANSLATE``).
-__all__ = [
-    "train_step",
-    "train_speed_net",
-    "run_speedrun",
-    "seconds_per_step",
-    "seconds_per_recipe_step",
-    "describe_cost",
-    # recipes
-    "LABEL_SMOOTHING",
-    "OPTIMIZERS",
-    "RECIPES",
-    "WIDTHS",
-    "Recipe",
-    "default_recipe",
-    "ladder_sizes",
-    # speednet
-    "WHITEN_IMAGES",
-    "SpeedNet",
-    "build_speed_net",
-    "init_whitening",
-    "patch_second_moment",
-    # optimizers
-    "NEWTON_SCHULZ_STEPS",
-    "Lookahead",
-    "Muon",
-    "lookahead_decay",
-    "lr_multiplier",
-    "make_optimizer",
-    "orthogonalize",
-    # speeddata
-    "TTA_LEVELS",
-    "SpeedData",
-    "alternating_flip_mask",
-    "evaluate",
-    "load_data",
-    "predict",
-    "to_network_input",
-    "train_batches",
-    "tta_logits",
-    "tta_views",
-]
 
 
 # --------------------------------------------------------------------------- training

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils import grading, runner
+from labutils.course import grading, runner
 
 ANSWER = '''def double(x):
     """Twice x."""

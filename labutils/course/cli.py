@@ -12,21 +12,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from labutils import (
-    budget,
-    data,
-    distributed,
-    loaders,
-    models,
-    profiles,
-    runs,
-    runtime,
-    sources,
-    speedrun,
-    train,
-)
+from labutils import data, loaders, models, runs, runtime, sources, train
 from labutils.checks import check_int
+from labutils.course import budget, profiles
 from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
+from labutils.engine import distributed
+from labutils.speedrun import batches, recipes, trainer
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -302,7 +293,7 @@ def add_train_command(commands) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from labutils import runner  # papermill is only needed here
+    from labutils.course import runner  # papermill is only needed here
 
     try:
         runner.run_series(
@@ -375,7 +366,7 @@ PUBLISHED_RECIPE = "airbench94_muon"  # the speed track's peer, exactly as publi
 
 def run_recipe(args: argparse.Namespace, name: str, speed_data, device, seed: int) -> dict:
     """One seed of recipe ``name`` with the command's options; prints its line."""
-    result = speedrun.run_speedrun(
+    result = trainer.run_speedrun(
         speed_data,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -383,7 +374,7 @@ def run_recipe(args: argparse.Namespace, name: str, speed_data, device, seed: in
         seed=seed,
         device=device,
         precision=args.precision,
-        recipe=speedrun.RECIPES[name],
+        recipe=recipes.RECIPES[name],
     )
     if seed == 0:
         print(
@@ -409,12 +400,12 @@ def command_speedrun(args: argparse.Namespace) -> int:
     device = runtime.select_device(args.device)
     source = sources.get_data_source(args.data, args.root, verify=args.verify)
     print(source.describe(), flush=True)
-    name = args.recipe if args.recipe != "auto" else speedrun.default_recipe(device)
+    name = args.recipe if args.recipe != "auto" else recipes.default_recipe(device)
     names = [PUBLISHED_RECIPE, name] if args.compare else [name]
     if len(set(names)) < len(names):
         print(f"error: --compare sets another recipe beside {PUBLISHED_RECIPE}", file=sys.stderr)
         return 2
-    speed_data = speedrun.load_data(source, device)  # read once, before any clock starts
+    speed_data = batches.load_data(source, device)  # read once, before any clock starts
     results = {recipe: [] for recipe in names}
     for seed in range(args.seeds):
         for recipe in names:  # back to back: the same seed, data, precision and machine
@@ -445,7 +436,7 @@ def add_speedrun_command(commands) -> None:
     add_data_arguments(parser)
     parser.add_argument(
         "--recipe",
-        choices=("auto", *speedrun.RECIPES),
+        choices=("auto", *recipes.RECIPES),
         default="auto",
         help="airbench94: Nesterov SGD and lookahead, 9.9 epochs of 1024; "
         "airbench94_muon: Muon for the filters, 8 epochs of 2000; cpu: "
@@ -473,7 +464,7 @@ def add_speedrun_command(commands) -> None:
     parser.add_argument(
         "--tta",
         type=int,
-        choices=speedrun.TTA_LEVELS,
+        choices=batches.TTA_LEVELS,
         default=2,
         help="test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel "
         "shifts (default: %(default)s)",
@@ -487,7 +478,7 @@ def add_speedrun_command(commands) -> None:
 
 
 def command_student(args: argparse.Namespace) -> int:
-    from labutils import grading, runner  # nbgrader is only needed here
+    from labutils.course import grading, runner  # nbgrader is only needed here
 
     start = time.perf_counter()
     written = grading.write_student_edition(args.source or runner.NOTEBOOK_FOLDER, args.out)
@@ -501,7 +492,7 @@ def command_student(args: argparse.Namespace) -> int:
 
 
 def command_check(args: argparse.Namespace) -> int:
-    from labutils import grading  # nbclient and papermill are only needed here
+    from labutils.course import grading  # nbclient and papermill are only needed here
 
     everything_passed = True
     for path in args.notebooks:

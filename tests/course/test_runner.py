@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import nbformat
 import pytest
 
-from labutils import checkpoints, models, runner, runs, sources
+from labutils import models, runs, sources
+from labutils.course import runner
+from labutils.engine import checkpoints
 
 # Every test here executes notebooks in real kernels: seconds to a minute each.
 pytestmark = pytest.mark.slow

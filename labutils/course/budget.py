@@ -35,8 +35,9 @@ from pathlib import Path
 
 import torch
 
-from labutils import loaders, models, profiles, runtime, sources, train
+from labutils import loaders, models, runtime, sources, train
 from labutils.checks import check_positive
+from labutils.course import profiles
 from labutils.data import write_atomically
 
 PLAN_FILE = "plan.json"

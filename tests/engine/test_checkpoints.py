@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from labutils import checkpoints, models, runs, train
+from labutils import models, runs, train
+from labutils.engine import checkpoints
 
 MLP_META = {"model_name": "mlp", "model_kwargs": {"hidden": [16]}}
 

@@ -1,15 +1,15 @@
-"""airbench's recipes (``labutils.recipes``): which tricks each named recipe uses, and which one
-runs unless told."""
+"""airbench's recipes (``labutils.speedrun.recipes``): which tricks each named recipe uses,
+and which one runs unless told."""
 
 from dataclasses import replace
 
-from labutils import recipes, speednet
+from labutils.speedrun import network, recipes
 
 
 def test_the_cpu_recipe_is_airbench94_muon_with_narrower_groups_and_the_default_on_cpus():
     recipe = recipes.RECIPES["cpu"]
     assert replace(recipe, widths=recipes.WIDTHS) == recipes.RECIPES["airbench94_muon"]
-    model = speednet.build_speed_net("cpu", recipe)
+    model = network.build_speed_net("cpu", recipe)
     assert [group.conv2.out_channels for group in model.groups] == [64, 192, 192]
     assert model.logit_scale == 1 / 192 and model.head.in_features == 192
     assert recipes.default_recipe("cpu") == "cpu"

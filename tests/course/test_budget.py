@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from labutils import budget, cli, loaders, profiles, runner
+from labutils import loaders
+from labutils.course import budget, cli, profiles, runner
 
 # Per-image seconds of the same order as a 2-core CPU with bf16 (train, test); 40 000 / 10 000.
 SPEEDS = {"mlp": (1e-4, 3e-5), "cnn": (2.2e-3, 9e-4), "resnet9": (1.06e-2, 2.8e-3)}

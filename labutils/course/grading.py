@@ -234,7 +234,7 @@ def execute_for_check(
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from labutils.kernels import LocalKernelManager
+    from labutils.course.jupyter_kernels import LocalKernelManager
 
     notebook = load_notebook_node(str(path))  # as papermill reads it: every cell has tags
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="labutils-check-"))

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from labutils.recipes import Recipe
+from labutils.speedrun.recipes import Recipe
 
 # airbench94's Nesterov SGD. The lr and weight decay are "decoupled": each is given per 1024
 # images and independent of the momentum, so each can be tuned alone (see make_sgd).

@@ -73,10 +73,11 @@ PROFILES = {
     "cpu": {
         "data": "auto",
         "synthetic_per_class": (200, 50),
-        # On real data the series is planned into this many minutes on the machine it runs on
-        # (labutils.budget): the epochs below set the proportions between the models, and what
-        # the budget buys when it fits them exactly (about an hour on 2 cores with native bf16,
-        # about 2 hours in fp32). ResNet9: 87.0% after 8 epochs on cifar10-dev, 87.5% after 9.
+        # On real data the series is planned into this many minutes on the machine it runs
+        # on (labutils.course.budget): the epochs below set the proportions between the
+        # models, and what the budget buys when it fits them exactly (about an hour on 2 cores
+        # with native bf16, about 2 hours in fp32). ResNet9: 87.0% after 8 epochs on
+        # cifar10-dev, 87.5% after 9.
         "budget_minutes": 60,
         # Batch sizes that are a speed choice, not a lesson: the plan keeps the fastest here.
         "batch_choices": {"cnn": (128, 64)},

@@ -12,7 +12,9 @@ import tarfile
 import pytest
 import torch
 
-from labutils import checkpoints, cli, data, runtime, sources
+from labutils import data, runtime, sources
+from labutils.course import cli
+from labutils.engine import checkpoints
 
 
 def run(capsys, *args):

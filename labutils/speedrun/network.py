@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from labutils import runtime
 from labutils.data import CLASSES
-from labutils.recipes import WIDTHS, Recipe
+from labutils.speedrun.recipes import WIDTHS, Recipe
 
 WHITEN_SIZE = 2  # the whitening layer looks at 2x2 patches ...
 WHITEN_IMAGES = 5000  # ... of this many training images
