@@ -14,6 +14,7 @@ from torch import nn
 
 from labutils import data, sources
 from labutils.course import cli
+from labutils.course.commands import speedrun as speedrun_command
 from labutils.speedrun import batches, network, optimizers, recipes, trainer
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 60, 20
@@ -123,7 +124,7 @@ def test_describe_cost_multiplies_runs_epochs_steps_and_seconds():
 
 def test_speedrun_command_ends_with_the_mean_accuracy_and_seconds(capsys, data_root):
     parser = argparse.ArgumentParser()
-    cli.add_speedrun_command(parser.add_subparsers(dest="command", required=True))
+    speedrun_command.add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(
         [
             "speedrun",
