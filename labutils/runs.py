@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from labutils import models, sources
-from labutils.data import write_atomically
+from labutils.cifar_format import write_atomically
 from labutils.engine import checkpoints
 from labutils.engine.checkpoints import CHECKPOINT_FILE, HISTORY_FILE
 

@@ -59,16 +59,13 @@ def fit_one_cycle(
 ) -> list[dict]:
     """Train with the one-cycle learning-rate policy, test after every epoch; return the history.
 
-    The learning rate rises from max_lr/25 to ``max_lr`` over the first 30% of the batches,
-    then falls to max_lr/250000. ``grad_clip`` clips each gradient value to [-grad_clip,
-    grad_clip] (``clip_mode="norm"``: their overall norm). Each history record holds the epoch,
-    the lr of its last batch, the running training loss and accuracy, the test loss and
-    accuracy, the epoch's seconds and training images per second. Given ``out_dir``, a
-    checkpoint is saved after every epoch and on Ctrl-C, with ``meta`` (plain values, e.g.
-    ``{"model_name": "cnn"}``, so ``checkpoints.load_trained_model`` can rebuild the model) and
-    these arguments under ``meta["training"]``; ``resume=True`` continues it exactly.
-    ``on_epoch_end(history)`` runs after every epoch (``plots.LiveHistoryPlot`` redraws the
-    curves). ``compile_model=True`` trains through ``torch.compile``: a slow first step.
+    The lr rises from max_lr/25 to ``max_lr`` over the first 30% of the batches, then falls to
+    max_lr/250000. ``grad_clip`` clips each gradient value (``clip_mode="norm"``: their norm).
+    A history record per epoch: the lr of its last batch, the running training loss and
+    accuracy, the test loss and accuracy, its seconds and images per second. With ``out_dir``
+    a checkpoint is saved after every epoch and on Ctrl-C, holding ``meta`` (plain values,
+    e.g. ``{"model_name": "cnn"}``) and these arguments; ``resume=True`` continues it exactly.
+    ``on_epoch_end(history)`` runs after each epoch (``plots.LiveHistoryPlot`` draws it).
     """
     _check_arguments(epochs, max_lr, weight_decay, grad_clip, clip_mode, meta)
     _check_loaders(train_loader=train_loader, test_loader=test_loader)
@@ -85,23 +82,15 @@ def fit_one_cycle(
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr, epochs=epochs, steps_per_epoch=len(train_loader)
     )
-    arguments = dict(
-        epochs=int(epochs),
-        max_lr=float(max_lr),
-        weight_decay=float(weight_decay),
-        grad_clip=None if grad_clip is None else float(grad_clip),
-        clip_mode=clip_mode,
-        optimizer=getattr(opt_func, "__name__", str(opt_func)),
-        steps_per_epoch=len(train_loader),
-    )
-    training = {**arguments, **_runtime_record(model, device, dtype, compile_model)}
-    run = RunFolder(
-        folder, model, optimizer, scheduler, {**copy.deepcopy(meta or {}), "training": training}
-    )
+    training = {  # what the checkpoint records, and a resumed run must repeat
+        **_arguments_record(epochs, max_lr, weight_decay, grad_clip, clip_mode, opt_func),
+        "steps_per_epoch": len(train_loader),
+        **_runtime_record(model, device, dtype, compile_model),
+    }
+    meta = {**copy.deepcopy(meta or {}), "training": training}
+    run = RunFolder(folder, model, optimizer, scheduler, meta)
     state = run.resume(device) if resume else Progress.start(device)
-    distributed.print_main(training["runtime"])
-    if training["distributed"]:
-        distributed.print_main(training["distributed"])
+    distributed.print_main("\n".join(filter(None, (training["runtime"], training["distributed"]))))
     show_progress = runtime.progress_enabled(progress) and distributed.is_main()
     try:
         with run.saved_on_interrupt(state, epochs), interrupts.decided_together():
@@ -381,6 +370,17 @@ def _check_range_arguments(start_lr, end_lr, num_steps) -> None:
             f"end_lr = {end_lr!r} is not valid: use a finite number > start_lr ({start_lr!r})."
         )
     check_int("num_steps", num_steps, minimum=2)
+
+
+def _arguments_record(epochs, max_lr, weight_decay, grad_clip, clip_mode, opt_func) -> dict:
+    return {
+        "epochs": int(epochs),
+        "max_lr": float(max_lr),
+        "weight_decay": float(weight_decay),
+        "grad_clip": None if grad_clip is None else float(grad_clip),
+        "clip_mode": clip_mode,
+        "optimizer": getattr(opt_func, "__name__", str(opt_func)),
+    }
 
 
 def _runtime_record(model: nn.Module, device, dtype, compile_model: bool) -> dict:

@@ -37,8 +37,8 @@ import torch
 
 from labutils import loaders, models, runtime, sources
 from labutils.checks import check_positive
+from labutils.cifar_format import write_atomically
 from labutils.course import profiles
-from labutils.data import write_atomically
 from labutils.engine import timing
 
 PLAN_FILE = "plan.json"

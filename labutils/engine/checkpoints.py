@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from labutils import models
-from labutils.data import write_atomically
+from labutils.cifar_format import write_atomically
 from labutils.engine import distributed, interrupts
 
 CHECKPOINT_FILE = "model.pt"

@@ -101,44 +101,44 @@ def train_speed_net(
     total_steps = math.ceil(steps_per_epoch * epochs)
     optimizer, scheduler = make_optimizer(recipe, model, batch_size, total_steps, steps_per_epoch)
     lookahead = Lookahead(model) if recipe.lookahead else None
-    channels_last = runtime.use_channels_last(model, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     first_flips = torch.rand(len(data.train_labels), generator=generator, device=device) < 0.5
+    channels_last = runtime.use_channels_last(model, device)
     history, step = [], 0
-    bar = tqdm(
-        total=total_steps, unit="step", leave=False, disable=not runtime.progress_enabled(progress)
-    )
-    for epoch in range(math.ceil(epochs)):
-        if recipe.whiten:
-            model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)
-        model.train()
-        loss_sum, correct, seen = torch.zeros((), device=device), 0, 0
-        for images, labels in train_batches(
-            data, batch_size, epoch, first_flips, generator, channels_last
-        ):
-            batch_loss, batch_correct = train_step(
-                model, optimizer, images, labels, recipe.label_smoothing, dtype
-            )
-            scheduler.step()
-            step, seen = step + 1, seen + len(labels)
-            loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
-            if lookahead is not None and step % LOOKAHEAD_EVERY == 0:
-                lookahead.update(model, lookahead_decay(step, total_steps))
-            bar.update()
-            if step == total_steps:
-                break
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "steps": step,
-                "train_loss": loss_sum.item() / seen,
-                "train_acc": float(correct) / seen,
-            }
-        )
-    bar.close()
+    show = runtime.progress_enabled(progress)
+    with tqdm(total=total_steps, unit="step", leave=False, disable=not show) as bar:
+        for epoch in range(math.ceil(epochs)):
+            if recipe.whiten:
+                model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)
+            model.train()
+            loss_sum, correct, seen = torch.zeros((), device=device), 0, 0
+            for images, labels in train_batches(
+                data, batch_size, epoch, first_flips, generator, channels_last
+            ):
+                batch_loss, batch_correct = train_step(
+                    model, optimizer, images, labels, recipe.label_smoothing, dtype
+                )
+                scheduler.step()
+                step, seen = step + 1, seen + len(labels)
+                loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
+                if lookahead is not None and step % LOOKAHEAD_EVERY == 0:
+                    lookahead.update(model, lookahead_decay(step, total_steps))
+                bar.update()
+                if step == total_steps:
+                    break
+            history.append(_epoch_record(epoch, step, loss_sum, correct, seen))
     if lookahead is not None:
         lookahead.update(model, 1.0)  # end on the slow weights
     return history
+
+
+def _epoch_record(epoch: int, step: int, loss_sum: Tensor, correct, seen: int) -> dict:
+    return {
+        "epoch": epoch + 1,
+        "steps": step,
+        "train_loss": loss_sum.item() / seen,
+        "train_acc": float(correct) / seen,
+    }
 
 
 def _check_run(epochs, batch_size, tta_level, seed, recipe: Recipe, train_count: int) -> None:
@@ -196,25 +196,36 @@ def run_speedrun(
         if tta_level == 0
         else tta_accuracy(model, data.test_images, data.test_labels, 0, dtype)
     )
+    channels_last = runtime.use_channels_last(model, device)
     return {
         "test_acc": test_acc,
         "test_acc_no_tta": test_acc_no_tta,
+        **_phase_seconds(start, whitened, trained, tested),
+        **_run_record(epochs, batch_size, tta_level, seed, recipe),
+        "steps": history[-1]["steps"],
+        "data": data.label,
+        "runtime": runtime.describe_runtime(device, dtype, channels_last),
+        "history": history,
+        "model": model,
+    }
+
+
+def _phase_seconds(start: float, whitened: float, trained: float, tested: float) -> dict:
+    return {
         "seconds": tested - start,
         "seconds_whiten": whitened - start,
         "seconds_train": trained - whitened,
         "seconds_tta": tested - trained,
+    }
+
+
+def _run_record(epochs, batch_size, tta_level, seed, recipe: Recipe) -> dict:
+    return {
         "epochs": epochs,
         "batch_size": batch_size,
-        "steps": history[-1]["steps"],
         "tta_level": tta_level,
         "seed": seed,
         "recipe": asdict(recipe),
-        "data": data.label,
-        "runtime": runtime.describe_runtime(
-            device, dtype, runtime.use_channels_last(model, device)
-        ),
-        "history": history,
-        "model": model,
     }
 
 
