@@ -272,3 +272,29 @@ def test_without_torchrun_train_uses_no_process_group():
         assert device == torch.device("cpu")
         assert not distributed.is_distributed()
         assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
+
+
+# Each rank draws a dropout mask inside own_random_stream, then one number from the shared stream.
+OWN_STREAMS_SCRIPT = """
+import sys
+import torch
+from labutils.engine import distributed
+
+out = sys.argv[1]
+torch.manual_seed(0)
+with distributed.process_group("cpu") as device:
+    with distributed.own_random_stream(device):
+        mask = torch.nn.functional.dropout(torch.ones(1000), p=0.5)
+    after = torch.rand(1)
+    torch.save({"mask": mask, "after": after}, f"{out}/rank{distributed.rank()}.pt")
+"""
+
+
+def test_each_rank_draws_its_own_dropout_masks_from_one_shared_stream(tmp_path):
+    script = tmp_path / "own_streams.py"
+    script.write_text(OWN_STREAMS_SCRIPT)
+    result = torchrun(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+    assert not torch.equal(ranks[0]["mask"], ranks[1]["mask"])  # two halves, two masks
+    assert torch.equal(ranks[0]["after"], ranks[1]["after"])  # the shared stream moved alike
