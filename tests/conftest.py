@@ -1,9 +1,19 @@
-"""Shared fixtures: small synthetic CIFAR-10 files in the official format, made per session."""
+"""Shared fixtures: small synthetic CIFAR-10 files in the official format, made per session,
+and the whole series run once under the smoke profile, shared by every test that reads it.
 
+Under pytest-xdist (``make test`` runs ``-n auto``) each worker is a process of its own: the
+series is then run by the first worker that asks for it, under a file lock, and read by all.
+"""
+
+import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from labutils import data, synthetic
 
@@ -26,3 +36,23 @@ def copy_root(synthetic_root, tmp_path):
     shutil.copytree(synthetic_root / data.BATCH_FOLDER, root / data.BATCH_FOLDER)
     (root / data.BATCH_FOLDER / data.SYNTHETIC_MARKER).unlink()
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_series(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """``python -m labutils run --profile smoke`` on synthetic data: its result and run folder.
+
+    Read it, never change it: other tests share it.
+    """
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every xdist worker
+    out, record = shared / "smoke-series" / "run", shared / "smoke-series.json"
+    with FileLock(str(shared / "smoke-series.lock")):
+        if not record.exists():
+            command = [sys.executable, "-m", "labutils", "run", "--profile", "smoke"]
+            command += ["--root", str(out.parent / "data"), "--out", str(out)]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            record.write_text(
+                json.dumps([command, result.returncode, result.stdout, result.stderr])
+            )
+    command, returncode, stdout, stderr = json.loads(record.read_text())
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr), out
