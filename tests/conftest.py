@@ -1,7 +1,10 @@
-"""Shared fixtures: small synthetic CIFAR-10 files in the official format, made per session."""
+"""Shared fixtures: small synthetic CIFAR-10 files in the official format, and one smoke run of
+the series, each made once per session."""
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -26,3 +29,16 @@ def copy_root(synthetic_root, tmp_path):
     shutil.copytree(synthetic_root / data.BATCH_FOLDER, root / data.BATCH_FOLDER)
     (root / data.BATCH_FOLDER / data.SYNTHETIC_MARKER).unlink()
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The whole series under the smoke profile, run once per session through the command line:
+    (the finished process, the run folder). The runner's tests and the book's share it."""
+    base = tmp_path_factory.mktemp("series")
+    out = base / "run"
+    command = ["run", "--profile", "smoke", "--root", base / "data", "--out", out]
+    result = subprocess.run(
+        [sys.executable, "-m", "labutils", *command], capture_output=True, text=True, timeout=600
+    )
+    return result, out

@@ -16,29 +16,7 @@ from labutils.engine import checkpoints
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The whole series under the smoke profile, run once through the command line."""
-    base = tmp_path_factory.mktemp("series")
-    out = base / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "labutils",
-            "run",
-            "--profile",
-            "smoke",
-            "--root",
-            base / "data",
-            "--out",
-            out,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    return result, out
+# smoke_run: the session's smoke run (tests/conftest.py), shared with the book's tests.
 
 
 def test_the_series_runs_and_reports_each_notebook(smoke_run):
