@@ -71,8 +71,11 @@ def _describe_axis(axis: Axes, number: int) -> str:
 
 def describe_figure(figure: Figure) -> str:
     """A figure in words, for a reader who cannot see it: its title, then each panel."""
-    title = _one_line(figure.get_suptitle()) or "A figure"
+    title = _one_line(figure.get_suptitle())
     panels = [axis for axis in figure.axes if axis.get_visible()]
+    if not title and len(panels) == 1:
+        return _describe_axis(panels[0], 1) + "."  # its own title heads it
+    title = title or "A figure"
     if len(panels) > 1 and all(axis.images and not axis.lines for axis in panels):
         captions = [_one_line(axis.get_xlabel() or axis.get_title()) for axis in panels]
         return f"{title}. {len(panels)} images, captioned: {'; '.join(captions)}."

@@ -332,3 +332,10 @@ def test_subplots_changes_no_global_setting():
     before = dict(matplotlib.rcParams)
     plots.subplots(2, 2)
     assert dict(matplotlib.rcParams) == before
+
+
+def test_a_single_panel_is_described_under_its_own_title():
+    figure = plots.plot_lr_schedule([0.1, 0.2])
+    assert plots.describe_figure(figure) == (
+        "Learning-rate schedule: lines; learning rate against step (batch)."
+    )
