@@ -42,8 +42,8 @@ HIDDEN_TESTS = re.compile(
     r"^([ \t]*)### BEGIN HIDDEN TESTS\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.M | re.S
 )
 MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)[ \t]*\n?", re.M)
-HIDDEN_CODE = "# The solution is hidden in this book (the instructor's edition shows it)."
-HIDDEN_TEXT = "*The answer is hidden in this book (the instructor's edition shows it).*"
+HIDDEN_CODE = "# The solution is hidden in this book: the instructor edition shows it."
+HIDDEN_TEXT = "*The answer is hidden in this book: the instructor edition shows it.*"
 HIDDEN_TESTS_NOTE = "# Hidden tests: not shown in this book."
 DEFAULT_FIGURE_REPR = "<Figure size"  # matplotlib's text form of a figure: says nothing of it
 MORE = "# (one more figure of the cell above)"  # an empty cell would not be shown at all
@@ -60,6 +60,7 @@ class Page:
 
     name: str
     title: str
+    notebook: str = ""  # for a lesson: the stored notebook it ran, e.g. 03_training.ipynb
 
 
 # --------------------------------------------------------------------------- answers
@@ -210,7 +211,7 @@ def _write_lesson(path: Path, notebook, was_run: bool, source: Path, solutions: 
     book_notebook = prepare_notebook(notebook, suffix, solutions)
     (source / "lessons").mkdir(parents=True, exist_ok=True)
     nbformat.write(book_notebook, source / "lessons" / path.name)
-    return Page(f"lessons/{path.stem}", _first_heading(book_notebook))
+    return Page(f"lessons/{path.stem}", _first_heading(book_notebook), f"{input_name}.ipynb")
 
 
 # --------------------------------------------------------------------------- the run, the docs
@@ -252,22 +253,36 @@ def write_run_pages(run: Path, source: Path) -> list[Page]:
     return pages
 
 
-def write_docs(docs: Path, source: Path) -> list[Page]:
-    """The Markdown pages under ``docs/`` (and the files they show), one page each."""
+REPOSITORY_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\.\./([^)\s]+)\)")  # [text](../path)
+
+
+def _book_links(text: str, lessons: dict[str, str]) -> str:
+    """Links from docs/ into the repository: a notebook's go to its lesson page; the others
+    (README, code) name the file, which the book does not hold."""
+
+    def replace(match: re.Match) -> str:
+        words, target = match.groups()
+        name = Path(target.split("#")[0]).name
+        if target.startswith("notebooks/") and name in lessons:
+            return f"[{words}](../{lessons[name]}.ipynb)"
+        return f"{words} (`{target.split('#')[0]}` in the repository)"
+
+    return REPOSITORY_LINK.sub(replace, text)
+
+
+def write_docs(docs: Path, source: Path, lessons: dict[str, str] | None = None) -> list[Page]:
+    """The Markdown pages under ``docs/`` (and the files they show), one page each;
+    ``lessons`` maps a stored notebook's file name to its lesson page."""
     if not docs.is_dir():
         return []
     shutil.copytree(docs, source / "docs", dirs_exist_ok=True)
     pages = []
     for path in sorted(docs.glob("*.md")):
-        heading = next(
-            (
-                line[2:].strip()
-                for line in path.read_text(encoding="utf-8").splitlines()
-                if line.startswith("# ")
-            ),
-            path.stem.replace("-", " ").replace("_", " "),
-        )
-        pages.append(Page(f"docs/{path.stem}", heading))
+        text = path.read_text(encoding="utf-8")
+        (source / "docs" / path.name).write_text(_book_links(text, lessons or {}), "utf-8")
+        headings = [line[2:].strip() for line in text.splitlines() if line.startswith("# ")]
+        title = headings[0] if headings else path.stem.replace("-", " ").replace("_", " ")
+        pages.append(Page(f"docs/{path.stem}", title))
     return pages
 
 
@@ -346,6 +361,7 @@ def write_conf(source: Path, mathjax: bool) -> None:
         "nb_execution_mode": "off",  # the run executed the notebooks; the book only shows them
         "nb_ipywidgets_js": {},  # widget scripts would come from a CDN
         "myst_enable_extensions": ["dollarmath"],
+        "myst_heading_anchors": 3,  # links to a section of a page: docs/page.md#a-title
         "html_copy_source": False,
         "html_show_sourcelink": False,
         "html_static_path": ["_static"],
@@ -407,10 +423,14 @@ def build_book(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="labutils-book-") as folder:
         source = Path(folder)
+        lessons = write_lessons(run, source, with_solutions)
+        lesson_of = {}
+        for page in lessons:
+            lesson_of.setdefault(page.notebook, page.name)  # 03: the first model's run
         sections = {
-            "Lessons": write_lessons(run, source, with_solutions),
+            "Lessons": lessons,
             "The run": write_run_pages(run, source),
-            "Guides": write_docs(Path(docs), source),
+            "Guides": write_docs(Path(docs), source, lesson_of),
         }
         write_index(source, run, sections, with_solutions)
         write_conf(source, copy_mathjax(source / "_static"))
