@@ -225,6 +225,9 @@ def _figure_paths(run: Path) -> list[Path]:
     )
 
 
+SERIES_FIGURES = "The data, the models, the comparison"  # the run's own figures/ folder
+
+
 def _markdown_alt(text: str) -> str:
     return " ".join(text.replace("[", "(").replace("]", ")").split())
 
@@ -238,7 +241,7 @@ def write_run_pages(run: Path, source: Path) -> list[Page]:
     for relative in _figure_paths(run):
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / relative, folder / relative)
-        group = "The comparison" if relative.parts[0] == "figures" else relative.parts[0]
+        group = SERIES_FIGURES if relative.parts[0] == "figures" else relative.parts[0]
         if group != heading:
             lines += [f"## {group}", ""]
             heading = group
@@ -318,10 +321,11 @@ def write_index(source: Path, run: Path, sections: dict[str, list[Page]], soluti
     (source / "index.md").write_text("\n".join(lines), encoding="utf-8")
 
 
-# What the book's formulas need not of MathJax 2: the SVG output (they use HTML-CSS) and the
-# translations. The accessibility extensions stay: the configuration loads their menu, and a
-# screen reader's user may turn on their explorer.
-MATHJAX_UNUSED = ("SVG", "localization")
+# What the book's formulas need not of MathJax 2: the SVG output (they use HTML-CSS), the
+# translations, and the speech engine of the accessibility explorer, which only its menu turns
+# on (off here) and which would fetch its rules from a CDN. The formulas still carry MathML for
+# screen readers (MathJax's AssistiveMML).
+MATHJAX_UNUSED = ("SVG", "localization", "mathmaps", "mathjax-sre.js", "wgxpath.install.js")
 
 
 def copy_mathjax(static: Path) -> bool:
