@@ -424,6 +424,7 @@ def build_book(
     """Build the book of ``run`` into ``out``; returns the first page and Sphinx's warnings."""
     run, out = Path(run), Path(out)
     check_run(run)
+    clear_out(out)  # before the work: a folder that is not a book is refused at once
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="labutils-book-") as folder:
         source = Path(folder)
@@ -438,7 +439,6 @@ def build_book(
         }
         write_index(source, run, sections, with_solutions)
         write_conf(source, copy_mathjax(source / "_static"))
-        clear_out(out)
         warnings = run_sphinx(source, out)
     print(f"Built the book of {run} in {time.perf_counter() - start:.0f} s: {out / 'index.html'}")
     return out / "index.html", warnings
