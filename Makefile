@@ -8,14 +8,17 @@ BIN    := $(VENV)/bin
 # Arguments for the lab's main job, e.g. make lab LAB_ARGS="--data synthetic"
 # or make lab LAB_ARGS="--data cifar10 --root ~/cifar --no-verify --out runs/mine"
 LAB_ARGS ?=
+# Arguments for the book of a run, e.g. make book BOOK_ARGS="--out DIR --with-solutions"
+BOOK_ARGS ?=
 
-.PHONY: lab test test-fast student install install-dev notebook clean help
+.PHONY: lab test test-fast student book install install-dev notebook clean help
 
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
 	@echo "make test   - install into .venv (with test tools) and run every test"
 	@echo "make test-fast - the tests that start no kernel, for the edit loop"
 	@echo "make student - write the student edition into student/ (nbgrader stubs, no outputs)"
+	@echo "make book   - the static site of runs/latest (a smoke run first if there is none)"
 	@echo "make notebook - open the notebooks in JupyterLab"
 	@echo "make clean  - remove .venv and caches (keeps data/ and runs/)"
 
@@ -30,7 +33,7 @@ $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 
 # The test tools and the teaching tools (nbgrader): the tests build the student edition too.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,teach]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,teach,book]"
 	touch $@ $(VENV)/.installed-lab
 
 install: $(VENV)/.installed-lab
@@ -53,6 +56,16 @@ test: install-dev
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev
 	$(BIN)/python -m labutils student --out student
+
+# The book of a run (Sphinx, offline): runs/latest, or a smoke run made for it when there is
+# none; BOOK_ARGS="--run DIR" picks another run.
+book: install-dev
+ifeq ($(findstring --run,$(BOOK_ARGS)),)
+	@test -d runs/latest/notebooks || $(BIN)/python -m labutils run --profile smoke --out build/book-run
+	$(BIN)/python -m labutils book --run $$(test -d runs/latest/notebooks && echo runs/latest || echo build/book-run) $(BOOK_ARGS)
+else
+	$(BIN)/python -m labutils book $(BOOK_ARGS)
+endif
 
 # The quick loop while editing: every test that starts no kernel (under a minute).
 test-fast: install-dev

@@ -9,7 +9,10 @@ them in that order.
 
 A leaf: it imports no other part of ``labutils``. Images come as stored (uint8) or already
 displayable; ``loaders.unnormalize`` turns normalised network inputs back into pictures.
-Over 300 lines because every figure of the series is here, where a reader looks for it.
+Every figure is made by ``subplots``: a solid white background (readable in a dark JupyterLab
+theme), Okabe and Ito's colour-blind-safe palette, and a text form that describes the figure
+(its alt text). Over 400 lines because every figure of the series is here, where a reader
+looks for it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,7 +31,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 SAVE_DPI = 120
-WRONG_COLOUR = "tab:red"
+# Okabe and Ito's palette: its colours stay apart under every common colour-vision deficiency.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+WRONG_COLOUR = "#D55E00"  # vermillion, always with bold type: never colour alone
+BACKGROUND = "white"  # solid, so black text stays readable in a dark JupyterLab theme
+MAX_DESCRIBED_PANELS = 6  # alt text names the first panels, then counts the rest
 
 
 def with_data_label(title: str, data_label: str | None) -> str:
@@ -39,6 +47,65 @@ def in_order(names: Iterable[str], order: Sequence[str] = ()) -> list[str]:
     """The names found in ``order`` first, as ordered there; the others after, as given."""
     position = {name: index for index, name in enumerate(order)}
     return sorted(names, key=lambda name: position.get(name, len(position)))  # a stable sort
+
+
+# --------------------------------------------------------------------------- every figure
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _describe_axis(axis: Axes, number: int) -> str:
+    """What one panel shows: its title, the kind of marks, its axes, its legend."""
+    kind = "an image" if axis.images else "bars" if axis.patches else "lines"
+    parts = [f"{_one_line(axis.get_title()) or f'panel {number}'}: {kind}"]
+    y_label, x_label = _one_line(axis.get_ylabel()), _one_line(axis.get_xlabel())
+    if y_label or x_label:
+        parts.append(" against ".join(label for label in (y_label, x_label) if label))
+    legend = axis.get_legend()
+    if legend is not None:
+        parts.append("legend: " + ", ".join(text.get_text() for text in legend.get_texts()))
+    return "; ".join(parts)
+
+
+def describe_figure(figure: Figure) -> str:
+    """A figure in words, for a reader who cannot see it: its title, then each panel."""
+    title = _one_line(figure.get_suptitle())
+    panels = [axis for axis in figure.axes if axis.get_visible()]
+    if not title and len(panels) == 1:
+        return _describe_axis(panels[0], 1) + "."  # its own title heads it
+    title = title or "A figure"
+    if len(panels) > 1 and all(axis.images and not axis.lines for axis in panels):
+        captions = [_one_line(axis.get_xlabel() or axis.get_title()) for axis in panels]
+        return f"{title}. {len(panels)} images, captioned: {'; '.join(captions)}."
+    described = [
+        _describe_axis(axis, number)
+        for number, axis in enumerate(panels[:MAX_DESCRIBED_PANELS], start=1)
+    ]
+    if len(panels) > MAX_DESCRIBED_PANELS:
+        described.append(f"and {len(panels) - MAX_DESCRIBED_PANELS} more panels")
+    return ". ".join([title, *described]) + "."
+
+
+class DescribedFigure(Figure):
+    """A Figure whose text form is its description: a notebook stores that text beside the
+    picture, and the book of a run (``course/book.py``) makes it the picture's alt text."""
+
+    def __repr__(self) -> str:
+        return describe_figure(self)
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **options) -> tuple[Figure, Any]:
+    """``plt.subplots`` for the lab: a solid white background, the colour-blind-safe palette
+    and a description as the figure's text form. Changes no global setting."""
+    figure, axes = plt.subplots(
+        nrows, ncols, FigureClass=DescribedFigure, facecolor=BACKGROUND, **options
+    )
+    for axis in figure.axes:
+        axis.set_facecolor(BACKGROUND)
+        axis.set_prop_cycle(color=PALETTE)
+    return figure, axes
 
 
 # --------------------------------------------------------------------------- images
@@ -97,7 +164,7 @@ def show_images(
     ncols = max(1, min(ncols, count))
     nrows = math.ceil(count / ncols)
     row_height = 1.55 if predicted is None else 1.9  # room for a two-line caption
-    figure, axes = plt.subplots(
+    figure, axes = subplots(
         nrows, ncols, figsize=(1.4 * ncols, row_height * nrows + 0.35), squeeze=False
     )
     for index, axis in enumerate(axes.ravel()):
@@ -107,12 +174,17 @@ def show_images(
         axis.imshow(pictures[index].numpy())
         axis.set_xticks([])
         axis.set_yticks([])
-        caption, colour = class_names[labels[index]], "black"
+        caption, wrong = class_names[labels[index]], False
         if predicted is not None:
             caption = f"{caption} /\n{class_names[predicted[index]]}"
-            colour = "black" if predicted[index] == labels[index] else WRONG_COLOUR
-        axis.set_xlabel(caption, fontsize=8, color=colour)
-    heading = title if predicted is None else f"{title} (true / predicted, wrong in red)"
+            wrong = predicted[index] != labels[index]
+        axis.set_xlabel(
+            caption,
+            fontsize=8,
+            color=WRONG_COLOUR if wrong else "black",
+            fontweight="bold" if wrong else "normal",
+        )
+    heading = title if predicted is None else f"{title} (true / predicted, wrong in bold red)"
     figure.suptitle(with_data_label(heading, data_label), fontsize=10)
     figure.tight_layout()
     return figure
@@ -141,7 +213,7 @@ def plot_class_counts(
         f"{split} ({len(labels):,} images)": np.bincount(labels, minlength=len(class_names))
         for split, labels in arrays.items()
     }
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure, axis = subplots(figsize=(8, 4))
     _grouped_bars(axis, counts, class_names)
     axis.set_ylabel("images")
     axis.set_title(with_data_label("Images per class", data_label))
@@ -159,7 +231,7 @@ def plot_per_class_accuracy(
     percents = {
         name: 100 * np.asarray(per_model[name], dtype=float) for name in in_order(per_model, order)
     }
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure, axis = subplots(figsize=(8, 4))
     _grouped_bars(axis, percents, class_names)
     axis.set_ylabel("test accuracy (%)")
     axis.set_ylim(0, 100)
@@ -177,7 +249,7 @@ def plot_histograms(
     log: bool = False,
 ) -> Figure:
     """One histogram panel per entry, side by side, sharing the x axis (``log``: log counts)."""
-    figure, axes = plt.subplots(
+    figure, axes = subplots(
         1, len(values_by_name), figsize=(4.5 * len(values_by_name), 3.2), squeeze=False, sharex=True
     )
     for axis, (name, values) in zip(axes[0], values_by_name.items(), strict=True):
@@ -206,7 +278,7 @@ def plot_history(
     histories: dict[str, list[dict]], data_label: str | None = None, order: Sequence[str] = ()
 ) -> Figure:
     """Loss (top row) and accuracy (bottom row) per epoch, one column per model, train and test."""
-    figure, axes = plt.subplots(
+    figure, axes = subplots(
         2, len(histories), figsize=(4 * len(histories), 6.5), squeeze=False, sharey="row"
     )
     for column, name in enumerate(in_order(histories, order)):
@@ -235,7 +307,7 @@ def plot_test_accuracy(
     histories: dict[str, list[dict]], data_label: str | None = None, order: Sequence[str] = ()
 ) -> Figure:
     """Every model's test accuracy per epoch on one axis: one labelled line per model."""
-    figure, axis = plt.subplots(figsize=(6.5, 4))
+    figure, axis = subplots(figsize=(6.5, 4))
     all_epochs = []
     for name in in_order(histories, order):
         epochs = [record["epoch"] for record in histories[name]]
@@ -311,7 +383,7 @@ class LiveHistoryPlot:
 def plot_lr_schedule(lrs: list[float], steps_per_epoch: int | None = None) -> Figure:
     """The learning rate at every optimisation step (in epochs when ``steps_per_epoch`` is set)."""
     steps = np.arange(len(lrs))
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure, axis = subplots(figsize=(6, 3.5))
     if steps_per_epoch:
         axis.plot(steps / steps_per_epoch, lrs)
         axis.set_xlabel("epoch")
@@ -329,7 +401,7 @@ def plot_lr_range_test(
     lrs, losses, suggested_lr: float | None = None, data_label: str | None = None
 ) -> Figure:
     """Smoothed training loss against the learning rate (log scale), with the suggestion marked."""
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure, axis = subplots(figsize=(6, 3.5))
     axis.plot(lrs, losses)
     axis.set_xscale("log")
     if suggested_lr is not None:
@@ -372,7 +444,7 @@ def plot_confusion_matrix(
     counts = np.asarray(matrix, dtype=float)
     row_sums = counts.sum(axis=1, keepdims=True)
     percents = 100 * np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
-    figure, axis = plt.subplots(figsize=(6.5, 6))
+    figure, axis = subplots(figsize=(6.5, 6))
     axis.imshow(percents, cmap="Blues", vmin=0, vmax=100)
     for (row, column), value in np.ndenumerate(percents):
         axis.text(
@@ -399,8 +471,18 @@ def plot_confusion_matrix(
 
 
 def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
-    """Save a figure as PNG (dpi 120, tight box), creating the folder; returns the path."""
+    """Save a figure as PNG (dpi 120, tight box), creating the folder; returns the path.
+
+    The PNG carries the figure's description (``describe_figure``) as its ``Description``
+    text, so the picture brings its alt text wherever it is copied (the book of a run reads it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=SAVE_DPI, bbox_inches="tight", format="png")
+    figure.savefig(
+        path,
+        dpi=SAVE_DPI,
+        bbox_inches="tight",
+        format="png",
+        metadata={"Description": describe_figure(figure)},
+    )
     return path

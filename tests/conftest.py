@@ -1,5 +1,6 @@
 """Shared fixtures: small synthetic CIFAR-10 files in the official format, made per session,
-and the whole series run once under the smoke profile, shared by every test that reads it.
+and one smoke run of the whole series, shared by every test that reads it (the runner's, the
+book's).
 
 Under pytest-xdist (``make test`` runs ``-n auto``) each worker is a process of its own: the
 series is then run by the first worker that asks for it, under a file lock, and read by all.
@@ -39,8 +40,8 @@ def copy_root(synthetic_root, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def smoke_series(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """``python -m labutils run --profile smoke`` on synthetic data: its result and run folder.
+def smoke_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """``python -m labutils run --profile smoke`` on synthetic data: (its result, the run folder).
 
     Read it, never change it: other tests share it.
     """
@@ -51,8 +52,6 @@ def smoke_series(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
             command = [sys.executable, "-m", "labutils", "run", "--profile", "smoke"]
             command += ["--root", str(out.parent / "data"), "--out", str(out)]
             result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-            record.write_text(
-                json.dumps([command, result.returncode, result.stdout, result.stderr])
-            )
-    command, returncode, stdout, stderr = json.loads(record.read_text())
-    return subprocess.CompletedProcess(command, returncode, stdout, stderr), out
+            outcome = [result.returncode, result.stdout, result.stderr]
+            record.write_text(json.dumps([command, *outcome]))
+    return subprocess.CompletedProcess(*json.loads(record.read_text())), out

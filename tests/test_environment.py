@@ -34,4 +34,4 @@ def test_environment_yml_pins_the_python_the_lab_is_tested_on():
 
 def test_the_makefile_installs_from_pyproject_into_a_fresh_venv():
     makefile = (REPOSITORY / "Makefile").read_text()
-    assert "-m venv" in makefile and "pip install" in makefile and ".[dev,teach]" in makefile
+    assert "-m venv" in makefile and "pip install" in makefile and ".[dev,teach,book]" in makefile

@@ -253,3 +253,89 @@ def test_live_history_plot_shows_one_figure_then_updates_it(monkeypatch):
     assert last.axes[0].get_xlim() == (0.5, 5.5)  # the whole run's width from the start
     assert len(last.axes[0].lines[0].get_xdata()) == 3
     assert not set(plt.get_fignums())  # closed: the inline backend must not show it twice
+
+
+# --------------------------------------------------------------------------- figures for everyone
+
+
+def every_kind_of_figure(train_split) -> dict[str, Figure]:
+    images, labels = train_split
+    matrix = plots.confusion_matrix(np.arange(10), np.arange(10))
+    return {
+        "images": plots.show_images(images[:4], labels[:4], CLASSES, data_label=LABEL),
+        "counts": plots.plot_class_counts({"train": labels}, CLASSES),
+        "per class": plots.plot_per_class_accuracy({"mlp": np.full(10, 0.4)}, CLASSES),
+        "histograms": plots.plot_histograms({"a": torch.randn(50)}, "Values"),
+        "history": plots.plot_history({"mlp": a_history()}),
+        "test accuracy": plots.plot_test_accuracy({"mlp": a_history()}),
+        "schedule": plots.plot_lr_schedule([0.1, 0.2]),
+        "range test": plots.plot_lr_range_test([1e-4, 1e-3], [2.0, 1.0], suggested_lr=1e-4),
+        "confusion": plots.plot_confusion_matrix(matrix, CLASSES),
+    }
+
+
+def test_every_figure_has_a_solid_white_background_for_dark_themes(train_split):
+    for name, figure in every_kind_of_figure(train_split).items():
+        assert figure.get_facecolor() == (1, 1, 1, 1), name  # opaque: not the theme's colour
+        for axis in figure.axes:
+            assert axis.get_facecolor() == (1, 1, 1, 1), name
+
+
+def test_every_figure_describes_itself_as_its_text_form(train_split):
+    for name, figure in every_kind_of_figure(train_split).items():
+        assert repr(figure) == plots.describe_figure(figure), name
+        assert not repr(figure).startswith("<Figure size"), name
+
+
+def test_lines_and_bars_take_the_colour_blind_safe_palette_in_order():
+    histories = {"mlp": a_history(), "cnn": a_history(), "resnet9": a_history()}
+    figure = plots.plot_test_accuracy(histories)
+    colours = [matplotlib.colors.to_hex(line.get_color()) for line in figure.axes[0].lines]
+    assert colours == [colour.lower() for colour in plots.PALETTE[:3]]
+    bars = plots.plot_per_class_accuracy({"mlp": np.full(10, 0.4)}, CLASSES)
+    assert matplotlib.colors.to_hex(bars.axes[0].patches[0].get_facecolor()) == "#0072b2"
+
+
+def test_the_description_names_the_title_the_axes_and_the_legend():
+    figure = plots.plot_history({"mlp": a_history()}, data_label=LABEL)
+    text = plots.describe_figure(figure)
+    assert text.startswith(f"Loss and accuracy per epoch - {LABEL}.")
+    assert "mlp: lines; loss (cross-entropy); legend: train loss, test loss" in text
+    assert "panel 2: lines; train and test accuracy (%) against epoch" in text
+
+
+def test_an_image_grid_is_described_by_its_captions(train_split):
+    images, labels = train_split
+    figure = plots.show_images(images[:3], labels[:3], CLASSES, title="Samples")
+    expected = "; ".join(CLASSES[label] for label in labels[:3])
+    assert plots.describe_figure(figure) == f"Samples. 3 images, captioned: {expected}."
+
+
+def test_a_wrong_prediction_is_bold_as_well_as_coloured(train_split):
+    images, labels = train_split
+    predictions = (torch.as_tensor(labels[:2]) + torch.tensor([0, 1])) % 10
+    figure = plots.show_images(images[:2], labels[:2], CLASSES, predictions=predictions)
+    weights = [axis.xaxis.label.get_fontweight() for axis in figure.axes]
+    assert weights == ["normal", "bold"]
+
+
+def test_a_saved_figure_carries_its_description_for_alt_text(tmp_path):
+    from PIL import Image
+
+    figure = plots.plot_lr_schedule([0.1, 0.2])
+    path = plots.save_figure(figure, tmp_path / "schedule.png")
+    with Image.open(path) as image:
+        assert image.text["Description"] == plots.describe_figure(figure)
+
+
+def test_subplots_changes_no_global_setting():
+    before = dict(matplotlib.rcParams)
+    plots.subplots(2, 2)
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_a_single_panel_is_described_under_its_own_title():
+    figure = plots.plot_lr_schedule([0.1, 0.2])
+    assert plots.describe_figure(figure) == (
+        "Learning-rate schedule: lines; learning rate against step (batch)."
+    )

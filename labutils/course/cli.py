@@ -9,8 +9,8 @@ import argparse
 import sys
 
 from labutils import data
+from labutils.course.commands import book, run, speedrun, teaching, train
 from labutils.course.commands import data as data_commands
-from labutils.course.commands import run, speedrun, teaching, train
 from labutils.download import DownloadError
 from labutils.train import TrainingDiverged
 
@@ -23,7 +23,7 @@ DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labutils", description=DESCRIPTION)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (data_commands, train, run, speedrun, teaching):
+    for command in (data_commands, train, run, speedrun, teaching, book):
         command.add_commands(subparsers)
     return parser
 

@@ -16,10 +16,7 @@ from labutils.engine import checkpoints
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def smoke_run(smoke_series):
-    """The whole series under the smoke profile, run once per session through the command line."""
-    return smoke_series
+# smoke_run: the session's smoke run (tests/conftest.py), shared with the book's tests.
 
 
 def test_the_series_runs_and_reports_each_notebook(smoke_run):
