@@ -43,15 +43,15 @@ install-dev: $(VENV)/.installed-dev
 lab: install
 	$(BIN)/python -m labutils run --profile auto $(LAB_ARGS)
 
-# The unit and notebook tests, then nbval over the stored notebooks as instructors and CI
-# services type it, on tiny synthetic data and in a run folder of its own (build/, ignored).
-# Both spread over the cores (pytest-xdist); loadscope keeps a module, or a notebook's cells,
-# on one worker, in order.
+# The unit and notebook tests, spread over the cores (pytest-xdist; loadscope keeps each module
+# on one worker), then nbval over the stored notebooks exactly as instructors and CI services
+# type it, on tiny synthetic data and in a run folder of its own (build/, ignored). nbval runs
+# the notebooks in order: 04 compares the runs that 03 leaves.
 PARALLEL ?= -n auto --dist loadscope
 test: install-dev
 	$(BIN)/python -m pytest $(PARALLEL)
 	LABUTILS_PROFILE=smoke LABUTILS_PROGRESS=0 LABUTILS_RUN_DIR=$(CURDIR)/build/nbval-runs \
-		$(BIN)/python -m pytest $(PARALLEL) --nbval-lax notebooks/
+		$(BIN)/python -m pytest --nbval-lax notebooks/
 
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev
