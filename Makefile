@@ -8,14 +8,18 @@ BIN    := $(VENV)/bin
 # Arguments for the lab's main job, e.g. make lab LAB_ARGS="--data synthetic"
 # or make lab LAB_ARGS="--data cifar10 --root ~/cifar --no-verify --out runs/mine"
 LAB_ARGS ?=
+# Where the student notebooks install the lab from outside the repository (Colab, a JupyterHub):
+# make student PACKAGE=https://.../labutils-0.1.0-py3-none-any.whl (docs/outside.md)
+PACKAGE ?=
 
-.PHONY: lab test test-fast student install install-dev notebook clean help
+.PHONY: lab test test-fast student wheel install install-dev notebook clean help
 
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
 	@echo "make test   - install into .venv (with test tools) and run every test"
 	@echo "make test-fast - the tests that start no kernel, for the edit loop"
 	@echo "make student - write the student edition into student/ (nbgrader stubs, no outputs)"
+	@echo "make wheel  - build the lab's wheel into dist/, for notebooks outside the repository"
 	@echo "make notebook - open the notebooks in JupyterLab"
 	@echo "make clean  - remove .venv and caches (keeps data/ and runs/)"
 
@@ -49,7 +53,11 @@ test: install-dev
 
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev
-	$(BIN)/python -m labutils student --out student
+	$(BIN)/python -m labutils student --out student $(if $(PACKAGE),--package "$(PACKAGE)")
+
+# The wheel a notebook installs outside the repository: publish it, then make student PACKAGE=URL.
+wheel: install-dev
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
 
 # The quick loop while editing: every test that starts no kernel (under a minute).
 test-fast: install-dev
