@@ -16,6 +16,7 @@ import site
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -28,6 +29,9 @@ from labutils.course import install_cell, runner
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_data_exploration.ipynb"  # the quickest of the series under the smoke profile
 PLACEHOLDER = "https://example.invalid/labutils-0.1.0-py3-none-any.whl"
+# A requirement of the lab that the fresh environment lacks, as Colab lacks papermill: the
+# install cell adds it, offline, from a wheel rebuilt from this environment's copy.
+MISSING = "ipywidgets"
 
 
 def package_files(folder: Path) -> set[str]:
@@ -63,12 +67,30 @@ def clean_environment(**extra: str) -> dict:
     return {**environment, **extra}
 
 
-def mirror_without_the_lab(site_packages: Path, view: Path) -> None:
-    """Links to every entry of ``site_packages`` but the lab's (its files, metadata, finder)."""
+def hidden(name: str) -> bool:
+    """Whether the fresh environment must not see this entry of a site-packages folder."""
+    return "labutils" in name.lower() or name == MISSING or name.startswith(f"{MISSING}-")
+
+
+def mirror(site_packages: Path, view: Path) -> None:
+    """Links to every entry of ``site_packages`` but the hidden ones."""
     view.mkdir()
     for entry in site_packages.iterdir():
-        if "labutils" not in entry.name.lower():
+        if not hidden(entry.name):
             (view / entry.name).symlink_to(entry)
+
+
+def rebuild_wheel(site_packages: Path, name: str, wheelhouse: Path) -> Path:
+    """A wheel of an installed pure-Python distribution, from the files its RECORD lists."""
+    (dist_info,) = site_packages.glob(f"{name}-*.dist-info")
+    version = dist_info.name[len(name) + 1 : -len(".dist-info")]
+    wheel = wheelhouse / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for line in (dist_info / "RECORD").read_text().splitlines():
+            path = line.rsplit(",", 2)[0]
+            if not path.startswith("..") and "__pycache__" not in path:
+                archive.write(site_packages / path, path)
+    return wheel
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +103,14 @@ def fresh_python(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fresh")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")], check=True)
     python = root / "env" / "bin" / "python"
-    views = []
-    for number, folder in enumerate(site.getsitepackages()):
-        if Path(folder).is_dir():
+    views, wheelhouse = [], root / "wheelhouse"
+    wheelhouse.mkdir()
+    for number, folder in enumerate(map(Path, site.getsitepackages())):
+        if folder.is_dir():
             views.append(root / f"shared-{number}")
-            mirror_without_the_lab(Path(folder), views[-1])
+            mirror(folder, views[-1])
+        if list(folder.glob(f"{MISSING}-*.dist-info")):
+            rebuild_wheel(folder, MISSING, wheelhouse)
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
@@ -137,10 +162,7 @@ def outside_run(wheel, fresh_python, tmp_path_factory) -> dict:
     """A student notebook, alone in an empty folder, executed with papermill from its first cell."""
     from labutils.course import grading  # nbgrader: the teaching tools make the student edition
 
-    before = {
-        "labutils": where_is(fresh_python, "labutils"),
-        "torch": where_is(fresh_python, "torch"),
-    }
+    before = {name: where_is(fresh_python, name) for name in ("labutils", MISSING, "torch")}
     student = grading.student_edition(nbformat.read(runner.NOTEBOOK_FOLDER / NOTEBOOK, 4))
     install_cell.set_package_source(student, PLACEHOLDER)  # as make student PACKAGE=URL does
     folder = tmp_path_factory.mktemp("alone")
@@ -152,7 +174,8 @@ def outside_run(wheel, fresh_python, tmp_path_factory) -> dict:
         LABUTILS_PROGRESS="0",
         XDG_CACHE_HOME=str(cache),
         JUPYTER_PATH=str(fresh_python.parents[2] / "jupyter"),
-        PIP_NO_INDEX="1",  # offline: everything but the lab must already be installed
+        PIP_NO_INDEX="1",  # offline: what is missing comes from the wheelhouse
+        PIP_FIND_LINKS=str(fresh_python.parents[2] / "wheelhouse"),
         PIP_CONFIG_FILE=os.devnull,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
     )
@@ -165,9 +188,12 @@ def outside_run(wheel, fresh_python, tmp_path_factory) -> dict:
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-3000:]
     print(f"\n{NOTEBOOK} outside the repository, install cell included: {seconds:.1f} s")
+    notebook = nbformat.read(executed, as_version=4)
+    first = code_cells(notebook)[0]
+    print(f"its first cell ({first.metadata.papermill.duration:.1f} s) printed:\n{printed(first)}")
     return dict(
         before=before,
-        notebook=nbformat.read(executed, as_version=4),
+        notebook=notebook,
         folder=folder,
         cache=cache,
         environment=environment,
@@ -218,6 +244,17 @@ def test_the_package_source_is_one_line_an_instructor_sets():
     assert [a for a, b in zip(changed, original) if a != b] == [
         install_cell.package_line("git+https://example.org/lab.git@v1")
     ]
+
+
+def test_only_the_requirements_missing_altogether_are_installed():
+    requirements = [
+        "torch>=99",  # installed, even if older: a hosted kernel's torch stays as it is
+        "Nb_Format>=5.9",
+        "papermill>=2.6; python_version >= '3.8'",
+        'pytest>=8.0; extra == "dev"',
+    ]
+    installed = {"torch", "nb-format"}
+    assert install_cell.missing_requirements(requirements, installed) == ["papermill>=2.6"]
 
 
 def test_a_notebook_without_the_install_cell_is_named_when_a_source_is_set():
@@ -272,8 +309,6 @@ def test_the_cache_folder_follows_the_xdg_convention(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_the_wheel_carries_every_file_of_the_package_and_no_notebook(wheel):
-    import zipfile
-
     names = set(zipfile.ZipFile(wheel).namelist())
     assert package_files(REPOSITORY) <= names  # every module, and every table the code reads
     assert "labutils/course/commands/run.py" in names
@@ -285,7 +320,7 @@ def test_the_wheel_carries_every_file_of_the_package_and_no_notebook(wheel):
 
 @pytest.mark.slow
 def test_the_fresh_environment_has_torch_but_not_the_lab(outside_run):
-    assert outside_run["before"]["labutils"] == "None"
+    assert outside_run["before"]["labutils"] == outside_run["before"][MISSING] == "None"
     assert "shared-" in outside_run["before"]["torch"]
 
 
@@ -293,28 +328,52 @@ def test_the_fresh_environment_has_torch_but_not_the_lab(outside_run):
 def test_the_first_cell_installs_the_lab_from_the_wheel_and_keeps_torch(outside_run, wheel):
     first = code_cells(outside_run["notebook"])[0]
     assert errors(first) == []
-    torch_version = importlib.metadata.version("torch")
-    assert f"Installing the lab from {str(wheel)!r}, keeping torch=={torch_version}" in printed(
-        first
+    kept = ", ".join(f"{name}=={importlib.metadata.version(name)}" for name in install_cell.KEPT)
+    assert printed(first).startswith(f"Installing the lab from {str(wheel)!r} ...")
+    assert f"Installing what the lab needs and is missing: {MISSING}>=" in printed(first)
+    assert printed(first).endswith(
+        f"The lab is installed (no need to restart the kernel); kept as they were: {kept}.\n"
     )
-    assert "The lab is installed: no need to restart the kernel." in printed(first)
+
+
+AFTER = """
+import contextlib, io, importlib.metadata, json, labutils, torch
+from labutils.course import cli
+
+errors = io.StringIO()
+with contextlib.redirect_stderr(errors):
+    status = cli.main(["run", "--profile", "smoke"])  # the series, from the installed package
+print(json.dumps(dict(
+    labutils=labutils.__file__,
+    torch=torch.__file__,
+    direct_url=importlib.metadata.distribution("labutils").read_text("direct_url.json"),
+    run=[status, errors.getvalue()],
+)))
+"""
+
+
+@pytest.fixture(scope="module")
+def installed(outside_run, fresh_python) -> dict:
+    """What the fresh environment holds once the notebook ran: one Python start for every test."""
+    return json.loads(run_in(fresh_python, AFTER))
 
 
 @pytest.mark.slow
 def test_the_lab_came_from_the_wheel_and_torch_was_not_reinstalled(
-    outside_run, fresh_python, wheel
+    installed, outside_run, fresh_python, wheel
 ):
-    code = (
-        "import importlib.metadata as m, json, labutils, torch; "
-        "print(json.dumps([labutils.__file__, torch.__file__, "
-        "m.distribution('labutils').read_text('direct_url.json')]))"
-    )
-    labutils_file, torch_file, direct_url = json.loads(run_in(fresh_python, code))
-    assert labutils_file.startswith(str(fresh_python.parents[1]))  # in the fresh venv
-    assert json.loads(direct_url)["url"] == wheel.as_uri()
-    assert torch_file == outside_run["before"]["torch"]  # the shared copy, untouched
-    purelib = Path(labutils_file).parents[1]
+    assert installed["labutils"].startswith(str(fresh_python.parents[1]))  # in the fresh venv
+    assert json.loads(installed["direct_url"])["url"] == wheel.as_uri()
+    assert installed["torch"] == outside_run["before"]["torch"]  # the shared copy, untouched
+    purelib = Path(installed["labutils"]).parents[1]
     assert not [path.name for path in purelib.iterdir() if path.name.startswith("torch")]
+    assert (purelib / MISSING / "__init__.py").is_file()  # what was missing, and only that
+
+
+@pytest.mark.slow
+def test_the_installed_package_refuses_the_series_for_want_of_notebooks(installed):
+    status, message = installed["run"]
+    assert status == 1 and "runs from a clone of the lab's repository" in message
 
 
 @pytest.mark.slow
@@ -331,16 +390,3 @@ def test_outside_a_clone_data_goes_to_the_cache_and_runs_beside_the_notebook(out
     assert list((outside_run["cache"] / "labutils" / "data").glob("synthetic-*"))
     figures = outside_run["folder"] / "runs" / "latest" / "figures"
     assert list(figures.glob("*.png"))
-
-
-@pytest.mark.slow
-def test_the_installed_package_refuses_the_series_without_notebooks(outside_run, fresh_python):
-    result = subprocess.run(
-        [fresh_python, "-m", "labutils", "run", "--profile", "smoke"],
-        capture_output=True,
-        text=True,
-        env=clean_environment(**outside_run["environment"]),
-        cwd=outside_run["folder"],
-    )
-    assert result.returncode == 1
-    assert "runs from a clone of the lab's repository" in result.stderr
