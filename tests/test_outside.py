@@ -235,6 +235,15 @@ def test_in_the_repository_the_install_cell_prints_nothing_and_costs_nothing():
     assert seconds < 0.5, f"{seconds:.3f} s"  # a few milliseconds on a quiet machine
 
 
+def test_without_a_package_source_the_cell_says_what_to_set(tmp_path):
+    code = TransformerManager().transform_cell(install_cell.install_cell_source(""))
+    bare = [sys._base_executable, "-I", "-S", "-c", code]  # no site-packages: no lab
+    result = subprocess.run(bare, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "ModuleNotFoundError: The lab (labutils) could not be installed from ''" in result.stderr
+    assert "set LABUTILS_PACKAGE in this cell" in result.stderr
+
+
 def test_the_package_source_is_one_line_an_instructor_sets():
     notebook = nbformat.v4.new_notebook(cells=[install_cell.make_install_cell()])
     install_cell.set_package_source(notebook, "git+https://example.org/lab.git@v1")

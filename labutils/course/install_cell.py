@@ -46,9 +46,9 @@ if importlib.util.find_spec("labutils") is None:
     importlib.invalidate_caches()
     if importlib.util.find_spec("labutils") is None:
         raise ModuleNotFoundError(
-            f"The lab (labutils) is not installed and could not be installed from {package!r}: "
-            "set LABUTILS_PACKAGE in this cell to the address your instructor gave (a .whl URL "
-            "or git+https://...), read pip's message above if any, and run this cell again."
+            f"The lab (labutils) could not be installed from {package!r}. Read pip's message "
+            "above, if any; set LABUTILS_PACKAGE in this cell to the address your instructor "
+            "gave (a .whl URL or git+https://...); then restart the kernel and run this again."
         )
     from labutils.course import install_cell
 
