@@ -3,10 +3,8 @@
 The batch files are Python 2 pickles (protocol 2). A pickle can run any code while it loads,
 so every file here is read through ``RestrictedUnpickler``, which builds numpy arrays and
 nothing else, and its content is checked before anyone uses it. Synthetic files in the same
-format are written by ``labutils.synthetic``.
-
-Over 300 lines because the checksums and the reader are one concern seen twice: both speak of
-the same files, raise the same errors and end in the same advice to the student.
+format are written by ``labutils.synthetic``; the names, checksums and classes of the files
+are in ``labutils.cifar_format``, and offered here too.
 """
 
 from __future__ import annotations
@@ -14,53 +12,35 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.datasets import CIFAR10 as _TorchvisionCIFAR10
 from torchvision.datasets.utils import calculate_md5
 
 from labutils.checks import check_choice
-
-# Official names and checksums: torchvision's CIFAR10 class is the one source of truth.
-URL: str = _TorchvisionCIFAR10.url
-ARCHIVE_NAME: str = _TorchvisionCIFAR10.filename
-ARCHIVE_MD5: str = _TorchvisionCIFAR10.tgz_md5
-BATCH_FOLDER: str = _TorchvisionCIFAR10.base_folder
-TRAIN_FILES: tuple[str, ...] = tuple(name for name, _ in _TorchvisionCIFAR10.train_list)
-TEST_FILES: tuple[str, ...] = tuple(name for name, _ in _TorchvisionCIFAR10.test_list)
-META_FILE: str = _TorchvisionCIFAR10.meta["filename"]
-OFFICIAL_MD5: dict[str, str] = {
-    **dict(_TorchvisionCIFAR10.train_list),
-    **dict(_TorchvisionCIFAR10.test_list),
-    META_FILE: _TorchvisionCIFAR10.meta["md5"],
-}
-ALL_FILES: tuple[str, ...] = (*TRAIN_FILES, *TEST_FILES, META_FILE)
-
-CLASSES: tuple[str, ...] = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
+from labutils.cifar_format import (  # noqa: F401  (offered as data.NAME)
+    ALL_FILES,
+    ARCHIVE_MD5,
+    ARCHIVE_NAME,
+    BATCH_FOLDER,
+    CLASSES,
+    IMAGE_SIZE,
+    MEAN,
+    META_FILE,
+    OFFICIAL_MD5,
+    PIXELS_PER_IMAGE,
+    SPLITS,
+    STD,
+    SYNTHETIC_MARKER,
+    TEST_FILES,
+    TRAIN_FILES,
+    URL,
+    write_atomically,
 )
-# Per-channel mean and standard deviation of the 50 000 official training images, in [0, 1].
-MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
-STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
-
-IMAGE_SIZE = 32
-PIXELS_PER_IMAGE = 3 * IMAGE_SIZE * IMAGE_SIZE  # 1024 red, then 1024 green, then 1024 blue
-SYNTHETIC_MARKER = "synthetic.json"
-SPLITS = ("train", "test")
+from labutils.synthetic import write_synthetic_cifar10  # noqa: F401  (offered as data.NAME)
 
 
 class CIFAR10FileError(ValueError):
@@ -279,20 +259,6 @@ def require_official(checks: list[FileCheck], root: Path) -> None:
     )
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write a file under a temporary name in the same folder, then rename it into place."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -357,17 +323,3 @@ class CIFAR10(torch.utils.data.Dataset):
         if self.target_transform is not None:
             target = self.target_transform(target)
         return image, target
-
-
-def __getattr__(name: str):
-    # ``data.write_synthetic_cifar10`` is part of the lab's interface, but the writer lives in
-    # ``synthetic``, which imports this module; importing it here, on first use, avoids a cycle.
-    if name == "write_synthetic_cifar10":
-        from labutils.synthetic import write_synthetic_cifar10
-
-        return write_synthetic_cifar10
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), "write_synthetic_cifar10"])  # so notebooks can tab-complete it

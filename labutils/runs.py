@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from labutils import models, sources
-from labutils.data import write_atomically
+from labutils.cifar_format import write_atomically
 from labutils.engine import checkpoints
 from labutils.engine.checkpoints import CHECKPOINT_FILE, HISTORY_FILE
 
@@ -65,7 +65,7 @@ def run_info(
     Device, precision and memory format are read from the run's checkpoint: those training
     used, which need not be the ones this machine would choose by default.
     """
-    training = checkpoints.training_record(folder)
+    training = checkpoints.training_arguments(folder)
     return {
         "name": name,
         "model": name,

@@ -25,8 +25,6 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU features that make bfloat16 
 PROGRESS_ENV = "LABUTILS_PROGRESS"
 _FALSE_WORDS = ("0", "false", "no", "off")
 
-_workers_message_shown = False  # the notebook-workers note is printed once per session
-
 
 # --------------------------------------------------------------------------- device
 
@@ -139,6 +137,14 @@ def use_channels_last(model: nn.Module, device: torch.device | str) -> bool:
     return uses_convolutions(model) and torch.device(device).type in ("cpu", "cuda")
 
 
+def memory_format(model: nn.Module, device: torch.device | str) -> torch.memory_format:
+    """The layout for ``model``'s weights and its input images: channels_last where it is faster.
+
+    Pass it to ``.to(device, memory_format=...)`` for the model and for every batch.
+    """
+    return torch.channels_last if use_channels_last(model, device) else torch.preserve_format
+
+
 # --------------------------------------------------------------------------- memory
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (glibc malloc.h)
@@ -224,30 +230,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))  # also seeds every CUDA device
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(int(seed))
-
-
-def _in_notebook() -> bool:
-    return "ipykernel" in sys.modules
-
-
-def default_num_workers(system: str | None = None, in_notebook: bool | None = None) -> int:
-    """DataLoader workers to use: 0 in a Jupyter kernel on Windows or macOS, else up to 2.
-
-    There, workers are started by "spawn" and hang or fail on code defined in a notebook.
-    ``system`` and ``in_notebook`` default to this machine and this session.
-    """
-    global _workers_message_shown
-    system = platform.system() if system is None else system
-    in_notebook = _in_notebook() if in_notebook is None else in_notebook
-    if in_notebook and system in ("Windows", "Darwin"):
-        if not _workers_message_shown:
-            print(
-                f"Note: using num_workers=0 (data loaded in this process): DataLoader workers "
-                f"hang in Jupyter on {system}."
-            )
-            _workers_message_shown = True
-        return 0
-    return min(2, os.cpu_count() or 1)
 
 
 def progress_enabled(flag: bool | None = None) -> bool:

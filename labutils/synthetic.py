@@ -1,8 +1,8 @@
 """Synthetic CIFAR-10: learnable images written in exactly the official file format.
 
 Every reader in the lab (``data``'s safe reader, torchvision, a notebook's own cells) is then
-exercised on the real format in CI and offline. This module builds on ``data``, whose format it
-writes; ``data`` never imports it at module level.
+exercised on the real format in CI and offline. The format's facts come from ``cifar_format``;
+``data`` offers ``write_synthetic_cifar10`` beside its readers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from labutils.checks import check_int
-from labutils.data import (
+from labutils.cifar_format import (
     BATCH_FOLDER,
     CLASSES,
     IMAGE_SIZE,

@@ -164,18 +164,6 @@ def test_seed_must_be_a_whole_number():
         runtime.seed_everything(1.5)
 
 
-def test_no_workers_in_a_notebook_on_macos_or_windows(capsys, monkeypatch):
-    monkeypatch.setattr(runtime, "_workers_message_shown", False)
-    assert runtime.default_num_workers("Darwin", in_notebook=True) == 0
-    assert runtime.default_num_workers("Windows", in_notebook=True) == 0
-    assert capsys.readouterr().out.count("num_workers=0") == 1  # said once, not every call
-
-
-def test_workers_elsewhere_are_at_least_one_and_at_most_two():
-    for system, in_notebook in (("Linux", True), ("Darwin", False), ("Windows", False)):
-        assert 1 <= runtime.default_num_workers(system, in_notebook) <= 2
-
-
 def test_progress_bars_are_on_by_default(monkeypatch):
     monkeypatch.delenv(runtime.PROGRESS_ENV, raising=False)
     assert runtime.progress_enabled() is True

@@ -2,8 +2,6 @@
 
 import pickle
 import pickletools
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -109,10 +107,3 @@ def test_synthetic_files_carry_the_marker_the_reader_recognises(tmp_path):
 def test_the_writer_is_still_reachable_as_data_write_synthetic_cifar10():
     assert data.write_synthetic_cifar10 is synthetic.write_synthetic_cifar10
     assert "write_synthetic_cifar10" in dir(data)
-
-
-def test_importing_data_does_not_import_the_writer():
-    code = "import sys, labutils.data; print('labutils.synthetic' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labutils import loaders, models, train
+from labutils import models, train
 from labutils.course import profiles
 from labutils.engine import checkpoints
 
@@ -498,12 +498,13 @@ def test_an_out_dir_that_cannot_be_created_is_named(tiny_loader, tmp_path):
 TRAIN_IN_A_FRESH_PROCESS = """
 import torch
 from labutils import runtime, train
+from labutils.engine import timing
 
 model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 10))
 batches = [(torch.randn(4, 3, 2, 2), torch.arange(4))]
 train.fit_one_cycle(model, batches, batches, 1, 1e-3, device="cpu", precision="fp32",
                     progress=False)
-train.measure_epoch_seconds(model, batches, steps=1, device="cpu", precision="fp32")
+timing.measure_epoch_seconds(model, batches, steps=1, device="cpu", precision="fp32")
 print("malloc settings changed:", runtime.keep_freed_memory.cache_info().currsize > 0)
 """
 
@@ -617,53 +618,6 @@ def test_ordinary_noise_in_test_accuracy_is_not_flagged():
     assert train.collapse_warning(history_of([0.55, 0.66, 0.62, 0.70])) is None
 
 
-# --------------------------------------------------------------------------- cost of a run
-
-
-def test_measure_epoch_seconds_leaves_model_loader_and_random_state_as_they_were():
-    images = torch.randint(0, 256, (40, 32, 32, 3), dtype=torch.uint8)
-    loader = loaders.TensorLoader(images, torch.arange(40) % 10, 8, shuffle=True, augment=True)
-    loader.set_epoch(3)
-    model = models.MLP(hidden=(16,))
-    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    random_state = torch.get_rng_state()
-    seconds = train.measure_epoch_seconds(model, loader, steps=2, device="cpu", precision="fp32")
-    assert 0 < seconds < 60
-    assert all(torch.equal(model.state_dict()[name], weights[name]) for name in weights)
-    assert loader.epoch == 3
-    assert torch.equal(torch.get_rng_state(), random_state)
-
-
-def test_measure_epoch_seconds_trains_one_warm_up_step_and_the_timed_ones(tiny_data):
-    class CountingBatches:
-        drawn = 0
-
-        def __len__(self):
-            return 3
-
-        def __iter__(self):  # the measurement cycles through the loader: 3 batches per pass
-            for start in (0, 8, 16):
-                CountingBatches.drawn += 1
-                yield tiny_data[0][start : start + 8], tiny_data[1][start : start + 8]
-
-    train.measure_epoch_seconds(TinyConvNet(), CountingBatches(), steps=4, device="cpu")
-    assert CountingBatches.drawn == 5
-
-
-def test_measure_epoch_seconds_refuses_zero_steps(tiny_loader):
-    with pytest.raises(ValueError, match="steps"):
-        train.measure_epoch_seconds(TinyConvNet(), tiny_loader, steps=0)
-
-
-def test_describe_cost_multiplies_runs_epochs_and_seconds():
-    assert (
-        train.describe_cost(20, 95.0, runs=2)
-        == "2 runs x 20 epochs x 95.0 s = about 63 min on this machine"
-    )
-    assert train.describe_cost(1, 0.4) == "1 epoch x 0.4 s = about 0.4 s on this machine"
-    assert train.describe_cost(20, 600.0).endswith("about 3.3 h on this machine")
-
-
 # --------------------------------------------------------------------------- the report's settings
 
 
@@ -717,4 +671,4 @@ def test_a_compiled_run_learns_as_the_eager_one_and_saves_plain_weights(tmp_path
     saved = checkpoints.load_checkpoint(tmp_path / "True" / "model.pt")
     assert not [name for name in saved["model"] if name.startswith("_orig_mod")]
     assert saved["meta"]["training"]["compiled"] is True
-    assert checkpoints.training_record(tmp_path / "False")["compiled"] is False
+    assert checkpoints.training_arguments(tmp_path / "False")["compiled"] is False

@@ -35,10 +35,11 @@ from pathlib import Path
 
 import torch
 
-from labutils import loaders, models, runtime, sources, train
+from labutils import loaders, models, runtime, sources
 from labutils.checks import check_positive
+from labutils.cifar_format import write_atomically
 from labutils.course import profiles
-from labutils.data import write_atomically
+from labutils.engine import timing
 
 PLAN_FILE = "plan.json"
 MAX_EPOCHS = 20  # the report's epochs: more buys little here
@@ -154,11 +155,11 @@ def time_model(
         *train_split, batch_size, shuffle=True, augment=augment, seed=seed, **common
     )
     test_loader = loaders.TensorLoader(*test_split, max(batch_size, 500), **common)
-    epoch = train.measure_epoch_seconds(model, train_loader, TIMED_STEPS, device, precision)
-    test = train.measure_evaluation_seconds(model, test_loader, 2, device, precision)
+    epoch = timing.measure_epoch_seconds(model, train_loader, TIMED_STEPS, device, precision)
+    test = timing.measure_evaluation_seconds(model, test_loader, 2, device, precision)
     fp32 = test
     if runtime.select_precision(device, precision) is not None:
-        fp32 = train.measure_evaluation_seconds(model, test_loader, 2, device, "fp32")
+        fp32 = timing.measure_evaluation_seconds(model, test_loader, 2, device, "fp32")
     images = test_loader.num_images
     return epoch / (len(train_loader) * batch_size), test / images, fp32 / images
 
@@ -577,7 +578,7 @@ def try_compiling(
             device=device,
             channels_last=runtime.use_channels_last(model, device),
         )
-        compile_seconds, epoch = train.measure_compiled_epoch_seconds(
+        compile_seconds, epoch = timing.measure_compiled_epoch_seconds(
             model, loader, TIMED_STEPS, device, precision
         )
         per_image = epoch / (len(loader) * cost.batch_size)

@@ -10,9 +10,12 @@ without running pickled code. Both files are written whole or not at all
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import torch
 from torch import nn
 
 from labutils import models
-from labutils.data import write_atomically
+from labutils.cifar_format import write_atomically
+from labutils.engine import distributed, interrupts
 
 CHECKPOINT_FILE = "model.pt"
 HISTORY_FILE = "history.json"
@@ -52,6 +56,7 @@ class Progress:
     rng_state: dict = field(default_factory=dict)  # after the last completed batch
     epoch_rng_state: dict = field(default_factory=dict)  # before the epoch drew its first batch
     history: list = field(default_factory=list)
+    _lap_start: float = field(default=0.0, repr=False)  # when the last batch ended
 
     def partial_epoch(self) -> dict:
         return {
@@ -62,9 +67,67 @@ class Progress:
             "last_lr": self.last_lr,
         }
 
-    def start_next_epoch(self) -> None:
-        self.epoch += 1
-        self.step, self.loss_sum, self.correct, self.seen, self.train_seconds = 0, 0.0, 0, 0, 0.0
+    @classmethod
+    def start(cls, device: torch.device) -> Progress:
+        """Progress at the start of a fresh run."""
+        return cls(rng_state=rng_state(device))
+
+    def remaining_batches(self, loader, device: torch.device):
+        """An iterator over the batches of the epoch under way not trained on yet.
+
+        All of them, unless resuming mid-epoch: then the batches already trained on are drawn
+        and discarded (``resume`` put back the random state the epoch began with), so that the
+        data order and augmentations that follow are the ones an uninterrupted run would see.
+        """
+        if self.step == 0:
+            self.epoch_rng_state = self.rng_state = rng_state(device)
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(self.epoch)
+        batches = iter(loader)
+        for _ in range(self.step):
+            next(batches)
+        if self.step:
+            set_rng_state(self.rng_state, device)
+        self._lap_start = time.perf_counter()
+        return batches
+
+    def add_batch(self, batch, lr: float, device: torch.device) -> None:
+        """Count one trained global batch (``distributed.BatchTotals``) and its seconds."""
+        now = time.perf_counter()
+        self.train_seconds += now - self._lap_start
+        self._lap_start = now
+        self.last_lr = lr
+        self.step += 1
+        self.loss_sum += batch.loss_sum
+        self.correct += batch.correct
+        self.seen += batch.images
+        self.rng_state = rng_state(device)
+
+    def running_scores(self) -> dict[str, str]:
+        """The epoch's loss and accuracy so far, for a progress bar."""
+        seen = max(self.seen, 1)
+        return {"loss": f"{self.loss_sum / seen:.4f}", "acc": f"{self.correct / seen:.4f}"}
+
+    def end_epoch(self, scores: dict[str, float], device: torch.device) -> None:
+        """Record the epoch with its test ``scores`` in the history, and start the next one."""
+        if self.seen == 0:
+            raise ValueError("train_loader gave no batches, although it has a length above 0.")
+        record = {
+            "epoch": self.epoch + 1,
+            "lr": float(self.last_lr),
+            "train_loss": self.loss_sum / self.seen,
+            "train_acc": self.correct / self.seen,
+            "test_loss": scores["loss"],
+            "test_acc": scores["accuracy"],
+            "seconds": self.train_seconds + time.perf_counter() - self._lap_start,
+            "images_per_second": self.seen / max(self.train_seconds, 1e-9),
+        }
+        with interrupts.deferred():
+            self.history.append(record)
+            self.epoch += 1
+            self.step, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
+            self.train_seconds = 0.0
+            self.rng_state = rng_state(device)
 
 
 def rng_state(device: torch.device) -> dict:
@@ -229,9 +292,99 @@ def resume(
     return progress
 
 
-def training_record(folder: str | os.PathLike) -> dict:
+def training_arguments(folder: str | os.PathLike) -> dict:
     """The training arguments a run's checkpoint holds: epochs, max_lr, ..., device, precision.
 
     They are what ``fit_one_cycle`` actually used, not what this machine would pick now.
     """
     return load_checkpoint(Path(folder) / CHECKPOINT_FILE)["meta"]["training"]
+
+
+# --------------------------------------------------------------------------- the run's folder
+
+
+def prepare_folder(out_dir: str | os.PathLike | None, resume: bool) -> Path | None:
+    """``out_dir`` as a folder that exists and can be written to (None: keep no checkpoints)."""
+    if out_dir is None:
+        if resume:
+            raise ValueError("resume=True needs out_dir: the folder holding the checkpoint.")
+        return None
+    path = Path(out_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"out_dir {str(path)!r} cannot be created or written to ({error}); "
+            f"choose another folder."
+        ) from None
+    return path
+
+
+class RunFolder:
+    """Where a training run keeps its checkpoint: saved after each epoch and on Ctrl-C.
+
+    Rank 0 alone writes. Without a folder (``None``) nothing is saved, and Ctrl-C says so.
+    """
+
+    def __init__(self, folder: Path | None, model, optimizer, scheduler, meta: dict):
+        self.folder, self.model, self.meta = folder, model, meta
+        self.optimizer, self.scheduler = optimizer, scheduler
+
+    def save(self, progress: Progress) -> None:
+        """Write the checkpoint and the history as they stand (rank 0, with a folder only)."""
+        if self.folder is not None and distributed.is_main():
+            save_checkpoint(
+                self.folder, self.model, self.optimizer, self.scheduler, progress, self.meta
+            )
+
+    def resume(self, device: torch.device) -> Progress:
+        """Load the checkpoint into the model, optimizer and schedule; say where it stood."""
+        progress = resume(
+            self.folder, self.model, self.optimizer, self.scheduler, self.meta, device
+        )
+        distributed.print_main(
+            f"Resuming from {self.folder / CHECKPOINT_FILE}: {progress.epoch} of "
+            f"{self.meta['training']['epochs']} epochs done, {progress.step} of "
+            f"{self.meta['training']['steps_per_epoch']} batches into the next."
+        )
+        return progress
+
+    def kept_checkpoint_note(self, progress: Progress) -> str:
+        """A sentence for an error: the last good checkpoint was left as it was."""
+        if self.folder is None or progress.epoch == 0:
+            return ""
+        return (
+            f" The checkpoint of epoch {progress.epoch} in {str(self.folder)!r} was kept as it was."
+        )
+
+    @contextlib.contextmanager
+    def saved_on_interrupt(self, progress: Progress, epochs: int):
+        """On Ctrl-C in the block: save where training stands, say how to resume, re-raise."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if distributed.is_main():  # rank 0 saves once for all; the others just stop
+                with interrupts.deferred():  # a second Ctrl-C (torchrun sends one) waits
+                    self._report_interrupt(progress, epochs)
+            raise
+
+    def _report_interrupt(self, progress: Progress, epochs: int) -> None:
+        where = (
+            f"epoch {progress.epoch + 1} of {epochs}, after {progress.step} of "
+            f"{self.meta['training']['steps_per_epoch']} batches"
+        )
+        if self.folder is None:
+            print(f"\nInterrupted at {where}. Nothing was saved: pass out_dir=... to keep "
+                  f"checkpoints.", flush=True)  # fmt: skip
+            return
+        self.save(progress)
+        print(
+            f"\nInterrupted at {where}. Saved the checkpoint to "
+            f"{str(self.folder / CHECKPOINT_FILE)!r} and the history so far to "
+            f"{str(self.folder / HISTORY_FILE)!r}. To continue exactly from here, call "
+            f"fit_one_cycle again with the same arguments and resume=True (on the command "
+            f"line: the same command with --resume).",
+            flush=True,
+        )

@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from labutils import runtime
+from labutils.engine import interrupts
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-# Test hooks, read only in ``nan_injected``: make one rank's loss NaN in the given epoch (1-based).
-TEST_NAN_RANK_ENV = "LABUTILS_TEST_NAN_RANK"
-TEST_NAN_EPOCH_ENV = "LABUTILS_TEST_NAN_EPOCH"
-
-_interrupts_received: list[int] = []  # Ctrl-C seen by this rank, not yet decided on
 
 
 # --------------------------------------------------------------------------- set-up
@@ -131,16 +126,23 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
     )
 
 
-def shard_loader(loader, name: str) -> None:
-    """Give this rank its share of every batch of ``loader`` (a TensorLoader)."""
+def shard_loaders(**loaders) -> None:
+    """Give this rank its share of every batch of each loader (TensorLoaders), by name."""
     if not is_distributed():
         return
-    if not hasattr(loader, "set_shard"):
-        raise ValueError(
-            f"{name} is a {type(loader).__name__}, which cannot be shared between "
-            f"{world_size()} processes: pass a TensorLoader (loaders.make_loaders)."
-        )
-    loader.set_shard(rank(), world_size())
+    for name, loader in loaders.items():
+        if not hasattr(loader, "set_shard"):
+            raise ValueError(
+                f"{name} is a {type(loader).__name__}, which cannot be shared between "
+                f"{world_size()} processes: pass a TensorLoader (loaders.make_loaders)."
+            )
+        loader.set_shard(rank(), world_size())
+
+
+def join_batch_norm_statistics(model: nn.Module) -> None:
+    """Average per-rank batch norm's running statistics, so that every rank holds one model."""
+    if describe_batch_norm(model) == "per-rank":
+        average_buffers(model)
 
 
 def average_buffers(model: nn.Module) -> None:
@@ -153,7 +155,7 @@ def average_buffers(model: nn.Module) -> None:
             buffer /= world_size()
 
 
-def training_record(model: nn.Module) -> dict:
+def describe_processes(model: nn.Module) -> dict:
     """What a run's checkpoint and run.json record about the processes it trained with."""
     batch_norm = describe_batch_norm(model)
     words = None
@@ -186,45 +188,44 @@ def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when ``flag`` is true on at least one: a decision taken together."""
-    return bool(sum_over_ranks(torch.tensor([float(flag)], device=device)).item() > 0)
+@dataclass
+class BatchTotals:
+    """One global batch, summed over the ranks: its loss, its correct predictions, its images."""
+
+    loss_sum: float
+    correct: int
+    images: int
+    images_per_rank: float  # what each rank divides its loss sum by: DDP then averages the ranks
+
+
+def sum_batch(loss_sum: torch.Tensor, correct: torch.Tensor, images: int) -> BatchTotals:
+    """The global batch's totals, in one sync and one sum over the ranks.
+
+    The same sum carries Ctrl-C: when any rank has seen one (``interrupts.received``), every
+    rank raises KeyboardInterrupt here, before the step, so that all of them stop together.
+    """
+    flags = torch.tensor([float(images), float(interrupts.received())])
+    values = torch.cat(
+        [torch.stack([loss_sum.detach(), correct.float()]), flags.to(loss_sum.device)]
+    )
+    loss_total, correct_total, image_total, interrupted = sum_over_ranks(values).tolist()
+    if interrupted:
+        raise KeyboardInterrupt  # Ctrl-C on some rank: every rank stops before this step
+    return BatchTotals(loss_total, int(correct_total), int(image_total), image_total / world_size())
 
 
 @contextlib.contextmanager
-def interrupts_decided_together():
-    """Under torchrun, Ctrl-C only raises a flag that every step's all-reduce carries.
+def own_random_stream(device: torch.device):
+    """Under torchrun, let each rank draw from a random stream of its own for the block.
 
-    A rank interrupted on its own could leave the others waiting in a collective, and
-    torchrun sends a second Ctrl-C to every rank: all ranks stop at the same step instead
-    (``interrupt_received`` in ``train``). A flag still up when the block ends (after the
-    last step) becomes a KeyboardInterrupt there. A single process keeps Ctrl-C as it is.
+    Dropout then draws other masks on each rank, as one process does for the halves of its
+    batch. The rank's stream is seeded from one draw of the shared stream, which therefore moves
+    alike on every rank: the random state rank 0 saves resumes every rank exactly.
     """
-    if not is_distributed() or threading.current_thread() is not threading.main_thread():
+    if not is_distributed():
         yield
         return
-    _interrupts_received.clear()
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: _interrupts_received.append(1))
-    try:
+    seed = int(torch.randint(2**62, ()).item())
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed + rank())
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if _interrupts_received:
-        _interrupts_received.clear()
-        raise KeyboardInterrupt
-
-
-def interrupt_received() -> bool:
-    """True once this rank has seen Ctrl-C inside ``interrupts_decided_together``."""
-    return bool(_interrupts_received)
-
-
-def nan_injected(epoch: int) -> bool:
-    """Test hook: True when this rank must make its loss NaN in ``epoch`` (0-based here).
-
-    Set LABUTILS_TEST_NAN_RANK (and optionally LABUTILS_TEST_NAN_EPOCH, 1-based, default 1).
-    """
-    wanted_rank = os.environ.get(TEST_NAN_RANK_ENV)
-    if wanted_rank is None or int(wanted_rank) != rank():
-        return False
-    return epoch + 1 == int(os.environ.get(TEST_NAN_EPOCH_ENV, "1"))

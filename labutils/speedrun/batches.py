@@ -151,7 +151,7 @@ def predict(
         model.train(was_training)
 
 
-def evaluate(
+def tta_accuracy(
     model: nn.Module,
     images: Tensor,
     labels: Tensor,

@@ -110,9 +110,7 @@ def build_speed_net(device: torch.device | str = "cpu", recipe: Recipe | None = 
         with torch.no_grad():
             model.head.weight /= model.head.weight.std()
         model.logit_scale = 1 / model.head.in_features
-    channels_last = runtime.use_channels_last(model, device)
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
-    return model.to(device, memory_format=memory_format)
+    return model.to(device, memory_format=runtime.memory_format(model, device))
 
 
 # --------------------------------------------------------------------------- whitening

@@ -4,10 +4,10 @@ CIFAR-10 in ~10 epochs.
 After Keller Jordan's airbench (github.com/KellerJordan/cifar10-airbench), rewritten for the lab
 and for CPUs. Each trick is a small named function, in the module named for what it holds:
 
-- ``speeddata``: the data stays one uint8 tensor; flips and translations are done a whole batch
+- ``batches``: the data stays one uint8 tensor; flips and translations are done a whole batch
   at a time; alternating flip: every image is seen mirrored every other epoch, instead of at
   random; test-time augmentation: the prediction averages mirrored and shifted views of each image
-- ``speednet``: a whitening first layer, set (not learned) from the covariance of 2x2 patches of
+- ``network``: a whitening first layer, set (not learned) from the covariance of 2x2 patches of
   the data; a small network with shift-only batch norm, identity-initialised convolutions, GELU
 - ``optimizers``: Nesterov SGD with a warm-up/warm-down schedule and a 64x larger lr for
   batch-norm biases; lookahead: the weights are pulled back towards a slow average of themselves
@@ -19,16 +19,14 @@ and for CPUs. Each trick is a small named function, in the module named for what
   hardware runs them fast (``labutils.runtime``)
 
 ``run_speedrun(source)`` runs the whole recipe once and returns its accuracy and seconds;
-``seconds_per_recipe_step`` and ``describe_cost`` say what a run will cost on this machine before
-it starts. ``python -m labutils speedrun`` (``labutils.course.cli``) runs one for several seeds. The
-names notebook 05 uses from the four modules above are offered here too, as ``speedrun.NAME``:
-that list and this map of the recipe take it past 300 lines.
+``seconds_per_recipe_step`` says what a step costs on this machine before a run starts
+(``engine.timing.describe_cost`` puts it in words). ``python -m labutils speedrun`` runs the
+recipe for several seeds.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict
 
 import torch
@@ -39,13 +37,14 @@ from tqdm.auto import tqdm
 from labutils import runtime, sources
 from labutils.checks import check_choice, check_int, check_positive
 from labutils.data import CLASSES
+from labutils.engine import timing
 from labutils.speedrun.batches import (
     TTA_LEVELS,
     SpeedData,
-    evaluate,
     load_data,
     to_network_input,
     train_batches,
+    tta_accuracy,
 )
 from labutils.speedrun.network import (
     WHITEN_IMAGES,
@@ -63,10 +62,6 @@ from labutils.speedrun.recipes import (
     OPTIMIZERS,
     Recipe,
 )
-
-# This module's own names, then those it passes on: read a setting through ``speedrun``, but
-# change it in the module that defines it (``speeddata.TRANSLATE``, not ``speedrun.TRANSLATE``).
-
 
 # --------------------------------------------------------------------------- training
 
@@ -106,44 +101,44 @@ def train_speed_net(
     total_steps = math.ceil(steps_per_epoch * epochs)
     optimizer, scheduler = make_optimizer(recipe, model, batch_size, total_steps, steps_per_epoch)
     lookahead = Lookahead(model) if recipe.lookahead else None
-    channels_last = runtime.use_channels_last(model, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     first_flips = torch.rand(len(data.train_labels), generator=generator, device=device) < 0.5
+    channels_last = runtime.use_channels_last(model, device)
     history, step = [], 0
-    bar = tqdm(
-        total=total_steps, unit="step", leave=False, disable=not runtime.progress_enabled(progress)
-    )
-    for epoch in range(math.ceil(epochs)):
-        if recipe.whiten:
-            model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)
-        model.train()
-        loss_sum, correct, seen = torch.zeros((), device=device), 0, 0
-        for images, labels in train_batches(
-            data, batch_size, epoch, first_flips, generator, channels_last
-        ):
-            batch_loss, batch_correct = train_step(
-                model, optimizer, images, labels, recipe.label_smoothing, dtype
-            )
-            scheduler.step()
-            step, seen = step + 1, seen + len(labels)
-            loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
-            if lookahead is not None and step % LOOKAHEAD_EVERY == 0:
-                lookahead.update(model, lookahead_decay(step, total_steps))
-            bar.update()
-            if step == total_steps:
-                break
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "steps": step,
-                "train_loss": loss_sum.item() / seen,
-                "train_acc": float(correct) / seen,
-            }
-        )
-    bar.close()
+    show = runtime.progress_enabled(progress)
+    with tqdm(total=total_steps, unit="step", leave=False, disable=not show) as bar:
+        for epoch in range(math.ceil(epochs)):
+            if recipe.whiten:
+                model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)
+            model.train()
+            loss_sum, correct, seen = torch.zeros((), device=device), 0, 0
+            for images, labels in train_batches(
+                data, batch_size, epoch, first_flips, generator, channels_last
+            ):
+                batch_loss, batch_correct = train_step(
+                    model, optimizer, images, labels, recipe.label_smoothing, dtype
+                )
+                scheduler.step()
+                step, seen = step + 1, seen + len(labels)
+                loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
+                if lookahead is not None and step % LOOKAHEAD_EVERY == 0:
+                    lookahead.update(model, lookahead_decay(step, total_steps))
+                bar.update()
+                if step == total_steps:
+                    break
+            history.append(_epoch_record(epoch, step, loss_sum, correct, seen))
     if lookahead is not None:
         lookahead.update(model, 1.0)  # end on the slow weights
     return history
+
+
+def _epoch_record(epoch: int, step: int, loss_sum: Tensor, correct, seen: int) -> dict:
+    return {
+        "epoch": epoch + 1,
+        "steps": step,
+        "train_loss": loss_sum.item() / seen,
+        "train_acc": float(correct) / seen,
+    }
 
 
 def _check_run(epochs, batch_size, tta_level, seed, recipe: Recipe, train_count: int) -> None:
@@ -158,11 +153,6 @@ def _check_run(epochs, batch_size, tta_level, seed, recipe: Recipe, train_count:
             f"batch_size = {batch_size} is larger than the {train_count} training "
             f"images, so an epoch has no full batch: use a smaller batch size."
         )
-
-
-def _clock(device: torch.device) -> float:
-    runtime.synchronize(device)  # a GPU's queued work belongs to the interval that queued it
-    return time.perf_counter()
 
 
 def run_speedrun(
@@ -193,38 +183,49 @@ def run_speedrun(
     _check_run(epochs, batch_size, tta_level, seed, recipe, len(data.train_labels))
     runtime.seed_everything(seed)
     model = build_speed_net(device, recipe)
-    start = _clock(device)
+    start = timing.clock(device)
     if recipe.whiten:
         init_whitening(model.whiten, to_network_input(data.train_images[:WHITEN_IMAGES], False))
-    whitened = _clock(device)
+    whitened = timing.clock(device)
     history = train_speed_net(model, data, recipe, epochs, batch_size, seed, dtype, progress)
-    trained = _clock(device)
-    test_acc = evaluate(model, data.test_images, data.test_labels, tta_level, dtype)
-    tested = _clock(device)
+    trained = timing.clock(device)
+    test_acc = tta_accuracy(model, data.test_images, data.test_labels, tta_level, dtype)
+    tested = timing.clock(device)
     test_acc_no_tta = (
         test_acc
         if tta_level == 0
-        else evaluate(model, data.test_images, data.test_labels, 0, dtype)
+        else tta_accuracy(model, data.test_images, data.test_labels, 0, dtype)
     )
+    channels_last = runtime.use_channels_last(model, device)
     return {
         "test_acc": test_acc,
         "test_acc_no_tta": test_acc_no_tta,
+        **_phase_seconds(start, whitened, trained, tested),
+        **_run_record(epochs, batch_size, tta_level, seed, recipe),
+        "steps": history[-1]["steps"],
+        "data": data.label,
+        "runtime": runtime.describe_runtime(device, dtype, channels_last),
+        "history": history,
+        "model": model,
+    }
+
+
+def _phase_seconds(start: float, whitened: float, trained: float, tested: float) -> dict:
+    return {
         "seconds": tested - start,
         "seconds_whiten": whitened - start,
         "seconds_train": trained - whitened,
         "seconds_tta": tested - trained,
+    }
+
+
+def _run_record(epochs, batch_size, tta_level, seed, recipe: Recipe) -> dict:
+    return {
         "epochs": epochs,
         "batch_size": batch_size,
-        "steps": history[-1]["steps"],
         "tta_level": tta_level,
         "seed": seed,
         "recipe": asdict(recipe),
-        "data": data.label,
-        "runtime": runtime.describe_runtime(
-            device, dtype, runtime.use_channels_last(model, device)
-        ),
-        "history": history,
-        "model": model,
     }
 
 
@@ -248,8 +249,7 @@ def seconds_per_step(
     check_int("calls", calls, minimum=1)
     device = torch.device(device)
     channels_last = runtime.use_channels_last(model, device)
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
-    model = model.to(device, memory_format=memory_format).train()
+    model = model.to(device, memory_format=runtime.memory_format(model, device)).train()
     optimizer = optimizer or torch.optim.Adam(model.parameters())
     generator = torch.Generator(device=device).manual_seed(0)
     images = torch.randint(
@@ -257,11 +257,10 @@ def seconds_per_step(
     )
     images = to_network_input(images, channels_last)
     labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator, device=device)
-    train_step(model, optimizer, images, labels, 0.0, dtype)  # first-call setup, untimed
-    start = _clock(device)
-    for _ in range(calls):
-        train_step(model, optimizer, images, labels, 0.0, dtype)
-    return (_clock(device) - start) / calls
+    _, seconds = timing.time_steps(
+        lambda: train_step(model, optimizer, images, labels, 0.0, dtype), calls, device
+    )
+    return seconds
 
 
 def seconds_per_recipe_step(
@@ -275,14 +274,3 @@ def seconds_per_recipe_step(
     model = build_speed_net(device, recipe)
     optimizer, _ = make_optimizer(recipe, model, batch_size, total_steps=100, steps_per_epoch=10)
     return seconds_per_step(model, batch_size, device, dtype, optimizer, calls)
-
-
-def describe_cost(runs: int, epochs: float, steps_per_epoch: int, step_seconds: float) -> str:
-    """What ``runs`` trainings of ``epochs`` will take, for a line printed before a long cell:
-    '4 runs x 5 epoch(s) x 48 steps x 0.95 s = about 15 min of training steps'."""
-    total = runs * math.ceil(epochs * steps_per_epoch) * step_seconds
-    return (
-        f"{runs} run{'s' if runs != 1 else ''} x {epochs:g} epoch(s) x {steps_per_epoch} "
-        f"step{'s' if steps_per_epoch != 1 else ''} x {step_seconds:.2g} s = about "
-        f"{runtime.format_duration(total)} of training steps"
-    )

@@ -49,7 +49,6 @@ def fit_mlp(loader, out_dir, **kwargs):
 def test_the_run_folder_names_are_defined_once():
     assert runs.CHECKPOINT_FILE is checkpoints.CHECKPOINT_FILE == "model.pt"
     assert runs.HISTORY_FILE is checkpoints.HISTORY_FILE == "history.json"
-    assert train.CHECKPOINT_FILE is checkpoints.CHECKPOINT_FILE
 
 
 def test_checkpoint_loads_with_weights_only_and_rebuilds_the_model(
@@ -103,7 +102,7 @@ def test_the_checkpoint_records_the_precision_and_memory_format_training_used(
         out_dir=tmp_path,
         progress=False,
     )
-    training = checkpoints.training_record(tmp_path)
+    training = checkpoints.training_arguments(tmp_path)
     assert (training["device"], training["precision"], training["memory_format"]) == (
         "cpu",
         precision,

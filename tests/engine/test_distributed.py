@@ -52,8 +52,32 @@ with distributed.process_group("cpu") as device:
 """
 
 
+# ``python -m labutils train`` with one rank's loss made NaN at one training step: the step's
+# cross-entropy (the only one computed with gradients) is multiplied by NaN there.
+NAN_ON_ONE_RANK = """
+import os, runpy, sys
+import torch
+import torch.nn.functional as F
+
+nan_rank, nan_call = int(sys.argv[1]), int(sys.argv[2])
+cross_entropy, calls = F.cross_entropy, []
+
+def cross_entropy_with_a_nan(*args, **kwargs):
+    loss = cross_entropy(*args, **kwargs)
+    if torch.is_grad_enabled():
+        calls.append(1)
+        if int(os.environ["RANK"]) == nan_rank and len(calls) == nan_call:
+            loss = loss * float("nan")
+    return loss
+
+F.cross_entropy = cross_entropy_with_a_nan
+sys.argv = ["labutils", *sys.argv[3:]]
+runpy.run_module("labutils", run_name="__main__")
+"""
+
+
 def environment(**extra) -> dict:
-    names = (*distributed.TORCHRUN_VARIABLES, distributed.TEST_NAN_RANK_ENV)
+    names = distributed.TORCHRUN_VARIABLES
     env = {name: value for name, value in os.environ.items() if name not in names}
     return {**env, "LABUTILS_PROGRESS": "0", "OMP_NUM_THREADS": "1", **extra}
 
@@ -110,13 +134,12 @@ def smoke_root(tmp_path_factory) -> Path:
 def diverged_run(smoke_root, tmp_path_factory):
     """A 2-epoch MLP run on 2 ranks whose rank 1 alone gets a NaN loss at the start of epoch 2."""
     out = tmp_path_factory.mktemp("diverged")
+    script = out.parent / "nan_on_one_rank.py"
+    script.write_text(NAN_ON_ONE_RANK)
     start = time.perf_counter()
+    steps_per_epoch = 4  # the smoke profile's 200 images in batches of 50
     result = torchrun(
-        "-m",
-        "labutils",
-        *train_arguments(smoke_root, "mlp", out, epochs=2),
-        LABUTILS_TEST_NAN_RANK="1",
-        LABUTILS_TEST_NAN_EPOCH="2",
+        script, 1, steps_per_epoch + 1, *train_arguments(smoke_root, "mlp", out, epochs=2)
     )
     return result, out, time.perf_counter() - start
 
@@ -249,3 +272,29 @@ def test_without_torchrun_train_uses_no_process_group():
         assert device == torch.device("cpu")
         assert not distributed.is_distributed()
         assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
+
+
+# Each rank draws a dropout mask inside own_random_stream, then one number from the shared stream.
+OWN_STREAMS_SCRIPT = """
+import sys
+import torch
+from labutils.engine import distributed
+
+out = sys.argv[1]
+torch.manual_seed(0)
+with distributed.process_group("cpu") as device:
+    with distributed.own_random_stream(device):
+        mask = torch.nn.functional.dropout(torch.ones(1000), p=0.5)
+    after = torch.rand(1)
+    torch.save({"mask": mask, "after": after}, f"{out}/rank{distributed.rank()}.pt")
+"""
+
+
+def test_each_rank_draws_its_own_dropout_masks_from_one_shared_stream(tmp_path):
+    script = tmp_path / "own_streams.py"
+    script.write_text(OWN_STREAMS_SCRIPT)
+    result = torchrun(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+    assert not torch.equal(ranks[0]["mask"], ranks[1]["mask"])  # two halves, two masks
+    assert torch.equal(ranks[0]["after"], ranks[1]["after"])  # the shared stream moved alike

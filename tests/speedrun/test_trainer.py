@@ -111,14 +111,6 @@ def test_seconds_per_recipe_step_runs_every_recipe_on_a_small_batch():
         assert trainer.seconds_per_recipe_step(recipe, 4, "cpu", calls=1) > 0
 
 
-def test_describe_cost_multiplies_runs_epochs_steps_and_seconds():
-    line = trainer.describe_cost(4, 5, 48, 0.5)
-    assert line == "4 runs x 5 epoch(s) x 48 steps x 0.5 s = about 8 min of training steps"
-    assert trainer.describe_cost(1, 0.5, 3, 1.0).startswith("1 run x 0.5 epoch(s)")
-    assert trainer.describe_cost(1, 0.5, 3, 1.0).endswith("about 2 s of training steps")  # ceil
-    assert " x 1 step x " in trainer.describe_cost(2, 9, 1, 17.0)
-
-
 # --------------------------------------------------------------------------- command line
 
 
