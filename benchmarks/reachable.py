@@ -104,9 +104,8 @@ def main() -> None:
     print(f"{args.start}: {len(names)} definitions, {total} lines, in {len(modules)} modules")
     for module in modules:
         own = [name for name in names if name.rsplit(".", 1)[0] == module]
-        print(
-            f"  {module:32} {len(own):3} definitions {sum(lines(index.definitions[n]) for n in own):5} lines"
-        )
+        own_lines = sum(lines(index.definitions[name]) for name in own)
+        print(f"  {module:32} {len(own):3} definitions {own_lines:5} lines")
         if args.list:
             for name in sorted(own):
                 print(f"      {lines(index.definitions[name]):4}  {name}")

@@ -157,10 +157,10 @@ def test_the_command_exits_non_zero_on_a_failure(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from labutils import runner; "
+            "import sys; from labutils.course import runner; "
             "runner.NOTEBOOK_FOLDER = sys.argv[1]; "
             "runner.series = lambda: [runner.Step('broken.ipynb', 'broken.ipynb')]; "
-            "from labutils import cli; sys.exit(cli.main(sys.argv[2:]))",
+            "from labutils.course import cli; sys.exit(cli.main(sys.argv[2:]))",
             tmp_path / "notebooks",
             "run",
             "--profile",
