@@ -10,8 +10,11 @@ BIN    := $(VENV)/bin
 LAB_ARGS ?=
 # Arguments for the book of a run, e.g. make book BOOK_ARGS="--out DIR --with-solutions"
 BOOK_ARGS ?=
+# Where the student notebooks install the lab from outside the repository (Colab, a JupyterHub):
+# make student PACKAGE=https://.../labutils-0.1.0-py3-none-any.whl (docs/outside.md)
+PACKAGE ?=
 
-.PHONY: lab test test-fast student book install install-dev notebook clean help
+.PHONY: lab test test-fast student book wheel install install-dev notebook clean help
 
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
@@ -19,6 +22,7 @@ help:
 	@echo "make test-fast - the tests that start no kernel, for the edit loop"
 	@echo "make student - write the student edition into student/ (nbgrader stubs, no outputs)"
 	@echo "make book   - the static site of runs/latest (a smoke run first if there is none)"
+	@echo "make wheel  - build the lab's wheel into dist/, for notebooks outside the repository"
 	@echo "make notebook - open the notebooks in JupyterLab"
 	@echo "make clean  - remove .venv and caches (keeps data/ and runs/)"
 
@@ -55,7 +59,11 @@ test: install-dev
 
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev
-	$(BIN)/python -m labutils student --out student
+	$(BIN)/python -m labutils student --out student $(if $(PACKAGE),--package "$(PACKAGE)")
+
+# The wheel a notebook installs outside the repository: publish it, then make student PACKAGE=URL.
+wheel: install-dev
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
 
 # The book of a run (Sphinx, offline): runs/latest, or a smoke run made for it when there is
 # none; BOOK_ARGS="--run DIR" picks another run.

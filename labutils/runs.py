@@ -102,6 +102,12 @@ def load_run(folder: str | os.PathLike) -> Run:
     return Run(info.get("name", folder.name), folder, history, info)
 
 
+def default_run_folder() -> Path:
+    """``runs/latest`` of the lab's clone; outside one, beside the notebook (the working folder)."""
+    clone = sources.repository()
+    return (clone if clone is not None else Path.cwd()) / "runs" / "latest"
+
+
 def find_runs(folder: str | os.PathLike) -> list[Run]:
     """Every run in the folders below ``folder``, sorted by name."""
     folder = Path(folder)

@@ -8,6 +8,7 @@ logs, figure titles and reports can say what the numbers were measured on.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,14 +53,40 @@ class DataSource:
         return f"data: {self.label} from {self.root / data.BATCH_FOLDER} ({check})"
 
 
+def _is_the_lab(folder: Path) -> bool:
+    """Whether ``folder`` is a clone of the lab's repository (its package and its notebooks)."""
+    return (folder / "labutils" / "__init__.py").is_file() and (folder / "notebooks").is_dir()
+
+
+def repository() -> Path | None:
+    """The clone of the lab this code runs in, or None where the lab was installed from a wheel.
+
+    The clone of the imported package (an editable install), else the working folder or the
+    one above it (a notebook in ``notebooks/`` of a clone with a non-editable install).
+    """
+    for folder in (Path(__file__).resolve().parents[1], Path.cwd(), Path.cwd().parent):
+        if _is_the_lab(folder):
+            return folder
+    return None
+
+
+def cache_folder() -> Path:
+    """The lab's folder in the user's cache: where data goes when there is no clone."""
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "labutils" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "labutils"
+    # The XDG convention of Linux desktops, Colab and JupyterHubs (torch caches there too).
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labutils"
+
+
 def default_root() -> Path:
-    """``$CIFAR10_ROOT`` if set, else ``data/`` in the repository (or the working folder)."""
+    """``$CIFAR10_ROOT`` if set, else ``data/`` in the lab's clone, else the user's cache."""
     if os.environ.get("CIFAR10_ROOT"):
         return Path(os.environ["CIFAR10_ROOT"]).expanduser()
-    repository = Path(__file__).resolve().parents[1]
-    if (repository / "pyproject.toml").is_file():
-        return repository / "data"
-    return Path.cwd() / "data"
+    clone = repository()
+    return clone / "data" if clone is not None else cache_folder() / "data"
 
 
 def synthetic_root(root: Path, train_per_class: int, test_per_class: int, seed: int) -> Path:

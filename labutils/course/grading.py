@@ -22,6 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from labutils.course import install_cell
+
 SCHEMA_VERSION = 3  # nbgrader's cell metadata schema
 CODE_STUB = "raise NotImplementedError()"  # the last line of nbgrader's Python stub
 TEXT_STUB = "YOUR ANSWER HERE"  # nbgrader's stub for a written answer
@@ -104,8 +106,11 @@ def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def write_student_edition(source: Path, out: Path) -> list[Path]:
-    """Write the student edition of every notebook in ``source`` into ``out``; return the paths."""
+def write_student_edition(source: Path, out: Path, package: str | None = None) -> list[Path]:
+    """Write the student edition of every notebook in ``source`` into ``out``; return the paths.
+
+    ``package``: where the notebooks' install cell installs the lab from outside the repository.
+    """
     notebooks = sorted(Path(source).glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(
@@ -117,6 +122,8 @@ def write_student_edition(source: Path, out: Path) -> list[Path]:
     written = []
     for path in notebooks:
         student = student_edition(nbformat.read(path, as_version=4))
+        if package is not None:
+            install_cell.set_package_source(student, package, path.name)
         nbformat.write(student, out / path.name)
         written.append(out / path.name)
     return written

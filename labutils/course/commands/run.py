@@ -15,6 +15,13 @@ from labutils.course.arguments import (
 def command_run(args: argparse.Namespace) -> int:
     from labutils.course import runner  # papermill is only needed here
 
+    if not runner.NOTEBOOK_FOLDER.is_dir():  # installed from a wheel, which has no notebooks
+        print(
+            f"error: no notebooks at {runner.NOTEBOOK_FOLDER}: the series runs from a clone of "
+            f"the lab's repository (the installed package does not carry the notebooks).",
+            file=sys.stderr,
+        )
+        return 1
     try:
         runner.run_series(
             args.profile,

@@ -13,13 +13,19 @@ def command_student(args: argparse.Namespace) -> int:
     from labutils.course import grading, runner  # nbgrader is only needed here
 
     start = time.perf_counter()
-    written = grading.write_student_edition(args.source or runner.NOTEBOOK_FOLDER, args.out)
+    source = args.source or runner.NOTEBOOK_FOLDER
+    written = grading.write_student_edition(source, args.out, args.package)
     for path in written:
         print(f"wrote {path}")
     print(
         f"Student edition: {len(written)} notebooks in {args.out} "
         f"({time.perf_counter() - start:.1f} s). Solutions, outputs and hidden tests removed."
     )
+    if args.package is None:
+        print(
+            "No --package: outside the repository (Colab, a JupyterHub) these notebooks install "
+            "the lab only where $LABUTILS_PACKAGE is set (docs/outside.md)."
+        )
     return 0
 
 
@@ -61,6 +67,12 @@ def add_commands(commands) -> None:
         type=Path,
         default=None,
         help="folder of solution notebooks (default: the lab's notebooks/)",
+    )
+    student.add_argument(
+        "--package",
+        metavar="URL",
+        help="where the notebooks install the lab from outside the repository (Colab, a "
+        "JupyterHub): the URL of the lab's wheel, or pip's git+https://... (default: none)",
     )
     student.set_defaults(handler=command_student)
 
