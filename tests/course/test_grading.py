@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils.course import grading, runner
+from labutils.course import execution, grading, results, runner
 
 ANSWER = '''def double(x):
     """Twice x."""
@@ -58,10 +58,10 @@ def tiny_lesson() -> nbformat.NotebookNode:
     return notebook
 
 
-def execute(notebook: nbformat.NotebookNode, folder) -> list[grading.ExerciseResult]:
+def execute(notebook: nbformat.NotebookNode, folder) -> list[results.ExerciseResult]:
     path = folder / "lesson.ipynb"
     nbformat.write(notebook, path)
-    return grading.grade_executed(grading.execute_for_check(path, run_dir=folder / "runs"))
+    return results.grade_executed(execution.execute_for_check(path, run_dir=folder / "runs"))
 
 
 def test_the_student_edition_holds_stubs_no_solution_and_no_hidden_test():
@@ -85,39 +85,39 @@ def test_the_student_edition_keeps_the_solution_edition_unchanged():
 
 @pytest.mark.slow
 def test_the_check_gives_the_solution_full_points(tmp_path):
-    results = execute(tiny_lesson(), tmp_path)
-    assert [(r.grade_id, r.status) for r in results] == [
+    outcome = execute(tiny_lesson(), tmp_path)
+    assert [(r.grade_id, r.status) for r in outcome] == [
         ("00-double-check", "passed"),
         ("00-half-check", "passed"),
         ("00-why", "answered"),
     ]
-    assert grading.all_passed(results)
-    assert sum(result.earned for result in results) == 3
+    assert results.all_passed(outcome)
+    assert sum(result.earned for result in outcome) == 3
 
 
 @pytest.mark.slow
 def test_the_check_gives_the_student_edition_nothing(tmp_path):
-    results = execute(grading.student_edition(tiny_lesson()), tmp_path)
-    assert [r.status for r in results] == ["not attempted"] * 3
-    assert sum(result.earned for result in results) == 0 and not grading.all_passed(results)
+    outcome = execute(grading.student_edition(tiny_lesson()), tmp_path)
+    assert [r.status for r in outcome] == ["not attempted"] * 3
+    assert sum(result.earned for result in outcome) == 0 and not results.all_passed(outcome)
 
 
 @pytest.mark.slow
 def test_a_wrong_answer_fails_its_check_alone_with_its_message(tmp_path):
     notebook = tiny_lesson()
     notebook.cells[2].source = notebook.cells[2].source.replace("2 * x", "x + 2")
-    results = execute(notebook, tmp_path)
-    assert [r.status for r in results[:2]] == ["failed", "passed"]
-    assert results[0].message == "AssertionError: double(3) should be 6: multiply the input by two."
+    outcome = execute(notebook, tmp_path)
+    assert [r.status for r in outcome[:2]] == ["failed", "passed"]
+    assert outcome[0].message == "AssertionError: double(3) should be 6: multiply the input by two."
 
 
 def test_the_report_names_each_exercise_and_the_points():
-    results = [
-        grading.ExerciseResult("02-mlp-check", "check", 3, "passed"),
-        grading.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
-        grading.ExerciseResult("02-why", "written", 2, "not attempted"),
+    outcome = [
+        results.ExerciseResult("02-mlp-check", "check", 3, "passed"),
+        results.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
+        results.ExerciseResult("02-why", "written", 2, "not attempted"),
     ]
-    report = grading.format_results("02_models.ipynb", results)
+    report = results.format_results("02_models.ipynb", outcome)
     assert "passed        02-mlp-check" in report and "AssertionError: no" in report
     assert "graded by your instructor" in report
     assert report.splitlines()[-1] == "  points: 3 of 5 (1 of 2 checks passed)"
@@ -286,18 +286,18 @@ def test_nbgrader_generate_assignment_gives_the_same_student_edition(student_fol
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
 def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(student_folder, path):
-    executed = grading.execute_for_check(student_folder / path.name)
+    executed = execution.execute_for_check(student_folder / path.name)
     for cell in executed.cells:
         if cell.cell_type != "code":
             continue
         nbgrader_cell = cell.metadata.get("nbgrader", {})
-        error = grading._error_message(cell)
+        error = results.error_message(cell)
         if nbgrader_cell.get("grade"):
             assert error, f"{nbgrader_cell['grade_id']} passes on a blank notebook"
         elif not nbgrader_cell.get("solution"):
             assert error is None, f"{path.name}: a lesson cell failed: {error}\n{cell.source}"
-    results = grading.grade_executed(executed)
-    assert {result.status for result in results} == {"not attempted"}
+    outcome = results.grade_executed(executed)
+    assert {result.status for result in outcome} == {"not attempted"}
 
 
 def wrong_residual_block(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -347,5 +347,5 @@ def test_several_checks_of_one_blank_answer_are_all_not_attempted():
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
             cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="double")]
-    statuses = [result.status for result in grading.grade_executed(notebook)]
+    statuses = [result.status for result in results.grade_executed(notebook)]
     assert statuses[:3] == ["not attempted"] * 3
