@@ -167,6 +167,12 @@ def format_results(name: str, results: list[ExerciseResult], notes: list[str] = 
     return "\n".join(lines)
 
 
+def check_points(results: list[ExerciseResult]) -> tuple[float, float]:
+    """Earned and possible points of the automatic checks."""
+    checks = [result for result in results if result.kind == "check"]
+    return sum(r.earned for r in checks), sum(r.points for r in checks)
+
+
 def all_passed(results: list[ExerciseResult]) -> bool:
     """True when every check passed (written answers are graded by hand and do not count)."""
     return all(result.status == "passed" for result in results if result.kind == "check")

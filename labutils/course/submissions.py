@@ -7,6 +7,8 @@ reported by name with every exercise marked ``error``; nothing about one file st
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,4 +121,34 @@ def grade_submission(
     executed = execution.execute_notebook(target, run_in, parameters, environment, limits)
     grade = NotebookGrade(student, name, grade_executed(executed), notes, executed=executed)
     grade.seconds = time.perf_counter() - start
+    return grade
+
+
+def self_check(
+    path: Path, source: Path | None, profile: str = "smoke", timeout: int = 900
+) -> NotebookGrade:
+    """A student's check of one notebook: run where it lies, with the checks from ``source``.
+
+    Without ``source``, the ``checks.json`` beside the notebook (written with the student
+    edition) gives the checks; without one either, the checks run as the notebook holds them.
+    """
+    path, name = Path(path), Path(path).name
+    beside = path.parent / originals.CHECKS_FILE
+    reference = load_reference(source or beside, name) if source or beside.is_file() else None
+    if source is not None and reference is None:
+        return failed_grade(None, "you", name, f"{name} is not a notebook of {source}.")
+    scratch = Path(tempfile.mkdtemp(prefix="labutils-check-"))
+    run_dir = scratch / "runs"
+    if execution.reads_runs(nbformat.read(path, as_version=4)):
+        execution.train_smoke_runs(run_dir)
+    environment = {**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"}
+    limits = sandbox.Limits(timeout=timeout, memory_gb=0)
+    parameters = {"PROFILE": profile, "RUN_DIR": str(run_dir)}
+    grade = grade_submission(
+        path, reference, "you", scratch, path.resolve().parent, environment, limits, parameters
+    )
+    if reference is None:
+        grade.notes.append(
+            f"no {originals.CHECKS_FILE} beside it: the checks ran as the notebook holds them."
+        )
     return grade
