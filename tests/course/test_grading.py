@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from lessons import ANSWER, CHECK, WRITTEN, tiny_lesson  # noqa: E402 - tests/course/lessons.py
+from lessons import ANSWER, CHECK, WRITTEN, answered, check_index, tiny_lesson
 
 from labutils.course import execution, grading, results, runner
 
@@ -305,3 +305,35 @@ def test_several_checks_of_one_blank_answer_are_all_not_attempted():
             cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="double")]
     statuses = [result.status for result in results.grade_executed(notebook)]
     assert statuses[:3] == ["not attempted"] * 3
+
+
+# --------------------------------------------------------------- checks.json: the student's checks
+
+
+def student_folder_of_the_tiny_lesson(tmp_path) -> Path:
+    source = tmp_path / "source"
+    source.mkdir()
+    nbformat.write(tiny_lesson(), source / "lesson.ipynb")
+    grading.write_student_edition(source, tmp_path / "student")
+    return tmp_path / "student"
+
+
+def test_checks_json_holds_the_visible_checks_and_no_solution_or_hidden_test(tmp_path):
+    text = (student_folder_of_the_tiny_lesson(tmp_path) / "checks.json").read_text()
+    assert "double(3) == 6" in text and "half == 0.5" in text
+    assert "return 2 * x" not in text and "double(-1)" not in text and "two is one more" not in text
+
+
+@pytest.mark.slow
+def test_check_puts_back_a_check_the_student_emptied(tmp_path):
+    student = student_folder_of_the_tiny_lesson(tmp_path)
+    notebook = nbformat.read(student / "lesson.ipynb", as_version=4)
+    answered(notebook, "00-double", "return x + 2")
+    answered(notebook, "00-half", "half = 0.5")
+    notebook.cells[check_index(notebook, "00-double-check")].source = "pass"
+    nbformat.write(notebook, student / "lesson.ipynb")
+    command = [sys.executable, "-m", "labutils", "check", student / "lesson.ipynb"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "00-double-check was changed in the submission: graded with the" in result.stdout
+    assert "double(3) should be 6" in result.stdout and "points: 1 of 3" in result.stdout
