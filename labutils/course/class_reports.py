@@ -98,7 +98,8 @@ def _student_lines(grades: list[NotebookGrade]) -> list[str]:
         parts = []
         for grade in own:
             earned, possible = points(grade.results)
-            flag = "!" if grade.error or grade.notes else ""
+            trouble = any(r.status in ("timed out", "error") for r in grade.results)
+            flag = "!" if grade.error or grade.notes or trouble else ""
             parts.append(f"{Path(grade.notebook).stem} {earned:g}/{possible:g}{flag}")
         manual = sum(r.points for grade in own for r in grade.results if r.kind == "written")
         total = [sum(values) for values in zip(*(points(g.results) for g in own), strict=True)]

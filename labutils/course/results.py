@@ -32,8 +32,8 @@ class ExerciseResult:
     grade_id: str
     kind: str  # "check" | "written"
     points: float
-    status: str  # check: passed | failed | not attempted | timed out | error; written: answered |
-    # not attempted
+    # a check: passed, failed, not attempted, timed out or error; written: answered, not attempted
+    status: str
     message: str = ""
     changed: bool = False  # the submission's check cell was edited or deleted (graded as original)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -144,9 +145,12 @@ def self_check(
     environment = {**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"}
     limits = sandbox.Limits(timeout=timeout, memory_gb=0)
     parameters = {"PROFILE": profile, "RUN_DIR": str(run_dir)}
-    grade = grade_submission(
-        path, reference, "you", scratch, path.resolve().parent, environment, limits, parameters
-    )
+    try:
+        grade = grade_submission(
+            path, reference, "you", scratch, path.resolve().parent, environment, limits, parameters
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if reference is None:
         grade.notes.append(
             f"no {originals.CHECKS_FILE} beside it: the checks ran as the notebook holds them."
