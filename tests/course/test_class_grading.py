@@ -264,3 +264,17 @@ def test_grading_inside_bubblewrap_gives_the_same_points(graded_class, tmp_path)
     grades = grades_of(out)
     assert grades["ada", "00-double-check"]["points"] == "2"
     assert grades["wrong", "00-double-check"]["status"] == "failed"
+
+
+def test_nbgraders_submitted_layout_is_found_by_file_name(tmp_path):
+    from labutils.course import class_grading
+
+    for student in ("ada", "bob"):
+        folder = tmp_path / "submitted" / student / "lab1"
+        folder.mkdir(parents=True)
+        (folder / LESSON).write_text("{}")
+    (tmp_path / "submitted" / "bob" / "lab1" / "notes.ipynb").write_text("{}")
+    found = class_grading.find_submissions(tmp_path, [LESSON, "01_other.ipynb"])
+    assert found.names == [LESSON]
+    assert found.notebooks["ada"][LESSON] == tmp_path / "submitted" / "ada" / "lab1" / LESSON
+    assert found.strays == ["bob: lab1/notes.ipynb"]
