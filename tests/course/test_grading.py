@@ -337,3 +337,11 @@ def test_check_puts_back_a_check_the_student_emptied(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "00-double-check was changed in the submission: graded with the" in result.stdout
     assert "double(3) should be 6" in result.stdout and "points: 1 of 3" in result.stdout
+
+
+def test_every_check_cell_lets_run_all_go_on_past_it():
+    for path in LAB:
+        for grade_id, cell in graded(path).items():
+            if cell.cell_type == "code" and cell.metadata["nbgrader"]["grade"]:
+                tags = cell.metadata.get("tags", [])
+                assert "raises-exception" in tags, f"{path.name}: {grade_id}"
