@@ -138,9 +138,13 @@ def self_check(
     reference = load_reference(source or beside, name) if source or beside.is_file() else None
     if source is not None and reference is None:
         return failed_grade(None, "you", name, f"{name} is not a notebook of {source}.")
+    try:
+        notebook = read_submission(path)
+    except UnreadableSubmission as error:
+        return failed_grade(reference, "you", name, str(error))
     scratch = Path(tempfile.mkdtemp(prefix="labutils-check-"))
     run_dir = scratch / "runs"
-    if execution.reads_runs(nbformat.read(path, as_version=4)):
+    if execution.reads_runs(notebook):
         execution.train_smoke_runs(run_dir)
     environment = {**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"}
     limits = sandbox.Limits(timeout=timeout, memory_gb=0)

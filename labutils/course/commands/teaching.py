@@ -41,7 +41,8 @@ def command_check(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         print(f"checking {path} (profile {args.profile}) ...", flush=True)
         grade = submissions.self_check(path, args.source, args.profile, args.timeout)
-        print(results.format_results(path.name, grade.results, grade.notes))
+        notes = grade.notes + ([grade.error] if grade.error else [])
+        print(results.format_results(path.name, grade.results, notes))
         print(f"  ({time.perf_counter() - start:.0f} s)")
         grades.append(grade)
     if args.results_json:
