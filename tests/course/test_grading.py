@@ -9,59 +9,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lessons import ANSWER, CHECK, WRITTEN, answered, check_index, tiny_lesson
 
-from labutils.course import grading, runner
-
-ANSWER = '''def double(x):
-    """Twice x."""
-    ### BEGIN SOLUTION
-    return 2 * x
-    ### END SOLUTION
-'''
-CHECK = """assert double(3) == 6, "double(3) should be 6: multiply the input by two."
-### BEGIN HIDDEN TESTS
-assert double(-1) == -2
-### END HIDDEN TESTS
-exercises.passed("double")
-"""
-WRITTEN = "### BEGIN SOLUTION\nBecause two is one more than one.\n### END SOLUTION"
+from labutils.course import execution, grading, results, runner
 
 
-def tiny_lesson() -> nbformat.NotebookNode:
-    """A two-exercise notebook in the lab's format: parameters, answers, checks, a question."""
-    notebook = nbformat.v4.new_notebook(
-        metadata={
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        }
-    )
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            "from labutils.exercises import Exercises\nexercises = Exercises()"
-        ),
-        nbformat.v4.new_code_cell(
-            'PROFILE = "auto"  # how big\nRUN_DIR = "../runs/latest"  # where',
-            metadata={"tags": ["parameters"]},
-        ),
-        grading.answer_cell(ANSWER, "00-double"),
-        grading.check_cell(CHECK, "00-double-check", points=2),
-        grading.answer_cell("### BEGIN SOLUTION\nhalf = 0.5\n### END SOLUTION", "00-half"),
-        grading.check_cell(
-            'assert half == 0.5, "half is a number: one divided by two."\nexercises.passed("half")',
-            "00-half-check",
-            points=1,
-        ),
-        nbformat.v4.new_markdown_cell("Why is two times one two?"),
-        grading.written_cell(WRITTEN, "00-why", points=2),
-        nbformat.v4.new_code_cell('print("the end")'),
-    ]
-    return notebook
-
-
-def execute(notebook: nbformat.NotebookNode, folder) -> list[grading.ExerciseResult]:
+def execute(notebook: nbformat.NotebookNode, folder) -> list[results.ExerciseResult]:
     path = folder / "lesson.ipynb"
     nbformat.write(notebook, path)
-    return grading.grade_executed(grading.execute_for_check(path, run_dir=folder / "runs"))
+    return results.grade_executed(execution.execute_for_check(path, run_dir=folder / "runs"))
 
 
 def test_the_student_edition_holds_stubs_no_solution_and_no_hidden_test():
@@ -85,39 +41,39 @@ def test_the_student_edition_keeps_the_solution_edition_unchanged():
 
 @pytest.mark.slow
 def test_the_check_gives_the_solution_full_points(tmp_path):
-    results = execute(tiny_lesson(), tmp_path)
-    assert [(r.grade_id, r.status) for r in results] == [
+    outcome = execute(tiny_lesson(), tmp_path)
+    assert [(r.grade_id, r.status) for r in outcome] == [
         ("00-double-check", "passed"),
         ("00-half-check", "passed"),
         ("00-why", "answered"),
     ]
-    assert grading.all_passed(results)
-    assert sum(result.earned for result in results) == 3
+    assert results.all_passed(outcome)
+    assert sum(result.earned for result in outcome) == 3
 
 
 @pytest.mark.slow
 def test_the_check_gives_the_student_edition_nothing(tmp_path):
-    results = execute(grading.student_edition(tiny_lesson()), tmp_path)
-    assert [r.status for r in results] == ["not attempted"] * 3
-    assert sum(result.earned for result in results) == 0 and not grading.all_passed(results)
+    outcome = execute(grading.student_edition(tiny_lesson()), tmp_path)
+    assert [r.status for r in outcome] == ["not attempted"] * 3
+    assert sum(result.earned for result in outcome) == 0 and not results.all_passed(outcome)
 
 
 @pytest.mark.slow
 def test_a_wrong_answer_fails_its_check_alone_with_its_message(tmp_path):
     notebook = tiny_lesson()
     notebook.cells[2].source = notebook.cells[2].source.replace("2 * x", "x + 2")
-    results = execute(notebook, tmp_path)
-    assert [r.status for r in results[:2]] == ["failed", "passed"]
-    assert results[0].message == "AssertionError: double(3) should be 6: multiply the input by two."
+    outcome = execute(notebook, tmp_path)
+    assert [r.status for r in outcome[:2]] == ["failed", "passed"]
+    assert outcome[0].message == "AssertionError: double(3) should be 6: multiply the input by two."
 
 
 def test_the_report_names_each_exercise_and_the_points():
-    results = [
-        grading.ExerciseResult("02-mlp-check", "check", 3, "passed"),
-        grading.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
-        grading.ExerciseResult("02-why", "written", 2, "not attempted"),
+    outcome = [
+        results.ExerciseResult("02-mlp-check", "check", 3, "passed"),
+        results.ExerciseResult("02-cnn-check", "check", 2, "failed", "AssertionError: no"),
+        results.ExerciseResult("02-why", "written", 2, "not attempted"),
     ]
-    report = grading.format_results("02_models.ipynb", results)
+    report = results.format_results("02_models.ipynb", outcome)
     assert "passed        02-mlp-check" in report and "AssertionError: no" in report
     assert "graded by your instructor" in report
     assert report.splitlines()[-1] == "  points: 3 of 5 (1 of 2 checks passed)"
@@ -286,18 +242,18 @@ def test_nbgrader_generate_assignment_gives_the_same_student_edition(student_fol
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
 def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(student_folder, path):
-    executed = grading.execute_for_check(student_folder / path.name)
+    executed = execution.execute_for_check(student_folder / path.name)
     for cell in executed.cells:
         if cell.cell_type != "code":
             continue
         nbgrader_cell = cell.metadata.get("nbgrader", {})
-        error = grading._error_message(cell)
+        error = results.error_message(cell)
         if nbgrader_cell.get("grade"):
             assert error, f"{nbgrader_cell['grade_id']} passes on a blank notebook"
         elif not nbgrader_cell.get("solution"):
             assert error is None, f"{path.name}: a lesson cell failed: {error}\n{cell.source}"
-    results = grading.grade_executed(executed)
-    assert {result.status for result in results} == {"not attempted"}
+    outcome = results.grade_executed(executed)
+    assert {result.status for result in outcome} == {"not attempted"}
 
 
 def wrong_residual_block(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -347,5 +303,45 @@ def test_several_checks_of_one_blank_answer_are_all_not_attempted():
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
             cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="double")]
-    statuses = [result.status for result in grading.grade_executed(notebook)]
+    statuses = [result.status for result in results.grade_executed(notebook)]
     assert statuses[:3] == ["not attempted"] * 3
+
+
+# --------------------------------------------------------------- checks.json: the student's checks
+
+
+def student_folder_of_the_tiny_lesson(tmp_path) -> Path:
+    source = tmp_path / "source"
+    source.mkdir()
+    nbformat.write(tiny_lesson(), source / "lesson.ipynb")
+    grading.write_student_edition(source, tmp_path / "student")
+    return tmp_path / "student"
+
+
+def test_checks_json_holds_the_visible_checks_and_no_solution_or_hidden_test(tmp_path):
+    text = (student_folder_of_the_tiny_lesson(tmp_path) / "checks.json").read_text()
+    assert "double(3) == 6" in text and "half == 0.5" in text
+    assert "return 2 * x" not in text and "double(-1)" not in text and "two is one more" not in text
+
+
+@pytest.mark.slow
+def test_check_puts_back_a_check_the_student_emptied(tmp_path):
+    student = student_folder_of_the_tiny_lesson(tmp_path)
+    notebook = nbformat.read(student / "lesson.ipynb", as_version=4)
+    answered(notebook, "00-double", "return x + 2")
+    answered(notebook, "00-half", "half = 0.5")
+    notebook.cells[check_index(notebook, "00-double-check")].source = "pass"
+    nbformat.write(notebook, student / "lesson.ipynb")
+    command = [sys.executable, "-m", "labutils", "check", student / "lesson.ipynb"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "00-double-check was changed in the submission: graded with the" in result.stdout
+    assert "double(3) should be 6" in result.stdout and "points: 1 of 3" in result.stdout
+
+
+def test_every_check_cell_lets_run_all_go_on_past_it():
+    for path in LAB:
+        for grade_id, cell in graded(path).items():
+            if cell.cell_type == "code" and cell.metadata["nbgrader"]["grade"]:
+                tags = cell.metadata.get("tags", [])
+                assert "raises-exception" in tags, f"{path.name}: {grade_id}"
