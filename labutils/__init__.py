@@ -15,6 +15,7 @@ The lessons (notebooks 01-04), each with the notebooks that use it:
     train         ``fit_one_cycle``, ``train_one_epoch``, ``evaluate``, lr range test   03
     runtime       the device, the precision and the memory layout a run uses        03-05
     plots         images, curves, confusion matrices                                01-05
+    figures       every figure's look (palette, background), alt text, saving        01-05
     runs          the run folder: where it is, what 03 writes and 04 compares       01-05
     exercises     the helpers behind the notebooks' graded exercises               01-05
     checks        value checks whose errors say what to change                     01-05

@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from labutils import data, loaders, plots  # noqa: E402
+from labutils import data, figures, loaders, plots  # noqa: E402
 
 LABEL = "SYNTHETIC data (not CIFAR-10)"
 CLASSES = list(data.CLASSES)
@@ -291,7 +291,7 @@ def test_lines_and_bars_take_the_colour_blind_safe_palette_in_order():
     histories = {"mlp": a_history(), "cnn": a_history(), "resnet9": a_history()}
     figure = plots.plot_test_accuracy(histories)
     colours = [matplotlib.colors.to_hex(line.get_color()) for line in figure.axes[0].lines]
-    assert colours == [colour.lower() for colour in plots.PALETTE[:3]]
+    assert colours == [colour.lower() for colour in figures.PALETTE[:3]]
     bars = plots.plot_per_class_accuracy({"mlp": np.full(10, 0.4)}, CLASSES)
     assert matplotlib.colors.to_hex(bars.axes[0].patches[0].get_facecolor()) == "#0072b2"
 

@@ -136,7 +136,7 @@ def test_the_command_exits_non_zero_on_a_failure(tmp_path):
             sys.executable,
             "-c",
             "import sys; from labutils.course import runner; "
-            "runner.NOTEBOOK_FOLDER = sys.argv[1]; "
+            "import pathlib; runner.NOTEBOOK_FOLDER = pathlib.Path(sys.argv[1]); "
             "runner.series = lambda: [runner.Step('broken.ipynb', 'broken.ipynb')]; "
             "from labutils.course import cli; sys.exit(cli.main(sys.argv[2:]))",
             tmp_path / "notebooks",
