@@ -34,7 +34,6 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from labutils import runtime, sources
 from labutils.checks import check_choice, check_int, check_positive
@@ -110,9 +109,7 @@ def train_speed_net(
     generator = torch.Generator(device=device).manual_seed(seed)
     first_flips = torch.rand(len(data.train_labels), generator=generator, device=device) < 0.5
     history, step = [], 0
-    bar = tqdm(
-        total=total_steps, unit="step", leave=False, disable=not runtime.progress_enabled(progress)
-    )
+    bar = runtime.progress_bar(total=total_steps, unit="step", leave=False, enabled=progress)
     for epoch in range(math.ceil(epochs)):
         if recipe.whiten:
             model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)
