@@ -23,8 +23,8 @@ TIMED_STEPS = 4  # training steps timed per model, after one untimed warm-up ste
 # torch.compile is timed (which costs a compile) only for a model planned to train at least
 # this long: on 2 cores the CNN compiles in about a minute and then steps 1.4x faster.
 COMPILE_TRIAL_SECONDS = 300
-PROBE_SIZE = 384  # the probe's square matrices: a few milliseconds on a 2-core CPU
-PROBE_REPEATS = 7
+PROBE_SIZE = 384  # the probe's square matrices: a few milliseconds a product on 2 cores
+PROBE_REPEATS = 5  # of 8 products each, after one more that warms up: a tenth of a second
 
 
 @dataclass
@@ -236,11 +236,12 @@ def speed_probe(device: str | torch.device = "auto", precision: str = "auto") ->
     generator = torch.Generator().manual_seed(0)
     matrix = torch.randn(PROBE_SIZE, PROBE_SIZE, generator=generator).to(device, dtype)
     times = []
-    for _ in range(PROBE_REPEATS):
+    for _ in range(PROBE_REPEATS + 1):
         runtime.synchronize(device)
         start = time.perf_counter()
         for _ in range(8):
             matrix @ matrix
         runtime.synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    # The first repeat warms up (kernels picked, threads woken): it is not counted.
+    return statistics.median(times[1:])

@@ -36,6 +36,7 @@ from labutils.course import budget, costs, plans, profiles
 NOTEBOOK_FOLDER = Path(__file__).resolve().parents[2] / "notebooks"
 SUMMARY_FILE = "summary.md"
 TITLE_PARAMETERS = ("MODEL", "SHOW_DIVERGENCE", "SHOW_AUGMENTATION", "EPOCHS")
+SPEED_LIMIT = 4.0  # a plan made again believes the machine at most this much slower or faster
 
 
 @dataclass
@@ -334,6 +335,7 @@ def _plan_again(plan: plans.Plan, steps: list[Step], step: Step, out: Path, elap
     seconds left and the machine's speed now; saved where the notebook reads it."""
     trained = {done.parameters.get("MODEL") for done in steps if done.status == "ok"}
     speed = costs.speed_probe() / plan.probe_seconds if plan.probe_seconds else 1.0
+    speed = min(max(speed, 1 / SPEED_LIMIT), SPEED_LIMIT)  # a moment's spike is not the machine
     plan = budget.replan(plan, trained, 60 * plan.budget_minutes - elapsed, speed)
     plans.save_plan(plan, out)
     model = plan.models[step.parameters["MODEL"]]

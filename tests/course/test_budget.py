@@ -196,5 +196,6 @@ def test_the_series_trains_each_model_as_its_plan_says(tmp_path):
     assert info["settings"]["train_fraction"] == plan.models["mlp"].fraction
     summary = (out / runner.SUMMARY_FILE).read_text()
     assert "## Time budget: 5 min" in summary and "| 03_training.ipynb (MODEL=mlp" in summary
-    assert "planned (min) | actual (min)" in summary
+    assert "| planned (min) | planned again (min) | actual (min) |" in summary
+    assert "planned again with" in plan.describe()  # before the notebook, from the minutes left
     assert plan.machine in summary
