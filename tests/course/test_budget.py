@@ -199,3 +199,9 @@ def test_the_series_trains_each_model_as_its_plan_says(tmp_path):
     assert "| planned (min) | planned again (min) | actual (min) |" in summary
     assert "planned again with" in plan.describe()  # before the notebook, from the minutes left
     assert plan.machine in summary
+
+
+def test_a_demo_is_priced_on_no_more_images_than_the_split_holds():
+    small = costs.ModelCost("mlp", 64, 1e-3, 2_000, 500, 1e-4, 3e-5)
+    demo = {"images": 10_000, "test_images": 2_000, "epochs": 1}
+    assert budget._demo_seconds(demo, small, runs=1) == pytest.approx(small.epoch_seconds())
