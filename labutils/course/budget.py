@@ -45,9 +45,9 @@ FEW_EPOCHS = 3  # fewer passes over the split earn a warning
 CHEAP = 0.10  # a model whose FEW_EPOCHS cost at most this part of the training time gets them
 DEMO_SHARE = 0.10  # the augmentation demo gets at most this part of the budget
 # Notebook 03 scores the reloaded model on the whole test split with the evaluate the student
-# wrote: in fp32, with no autocast; the untrained model and the evaluate exercise's check add
-# three passes over 1 000 images.
-NOTEBOOK_TEST_PASSES = 1.3
+# wrote, in fp32 with no autocast; the untrained model and the evaluate exercise's check are
+# scored the same way on this many test images each.
+CHECK_IMAGES = 1000
 # Seconds each notebook spends besides the work priced from the models' timings: starting a
 # kernel, importing torch, reading the data files, drawing and saving figures. Measured on
 # budget runs of the series (2-core AMD EPYC with AVX512-BF16, 2-core Intel Xeon with AMX).
@@ -108,15 +108,16 @@ def _fit_demo(demo: dict, cost: ModelCost, budget_seconds: float) -> dict:
     return demo
 
 
-def _notebook_extras(plan: Plan, costs: dict[str, ModelCost], speed: float) -> dict[str, float]:
-    """Seconds of notebook 03 per model besides training: its fixed cost, its test passes,
-    the steps it times, its compile and the demo it shows."""
+def _notebook_extras(plan: Plan, costs: dict, speed: float, fixed: float) -> dict[str, float]:
+    """Seconds of notebook 03 per model besides training: its fixed cost (NOTEBOOK_SECONDS
+    times ``fixed``), its test passes, the steps it times, its compile and its demo."""
     settings = profiles.get_profile(plan.profile)
     demo_costs = {name: cost.slowed(speed) for name, cost in plan.demo_costs.items()}
     demo_costs = {**costs, **{name: demo_costs[name] for name in costs if name in demo_costs}}
     extras = {
-        name: speed * NOTEBOOK_SECONDS["03_training.ipynb"]
-        + NOTEBOOK_TEST_PASSES * cost.fp32_test_pass_seconds
+        name: fixed * NOTEBOOK_SECONDS["03_training.ipynb"]
+        + cost.fp32_test_pass_seconds
+        * (1 + 2 * min(CHECK_IMAGES, cost.test_images) / cost.test_images)
         + (measuring.TIMED_STEPS + 1) * cost.batch_size * cost.train_image_seconds
         + cost.compile_seconds
         for name, cost in costs.items()
@@ -130,10 +131,10 @@ def _notebook_extras(plan: Plan, costs: dict[str, ModelCost], speed: float) -> d
     return extras
 
 
-def _comparison_seconds(costs: dict[str, ModelCost], speed: float) -> float:
-    """Notebook 04: its fixed cost and one test pass of every model."""
+def _comparison_seconds(costs: dict[str, ModelCost], fixed: float) -> float:
+    """Notebook 04: its fixed cost (NOTEBOOK_SECONDS times ``fixed``), a test pass per model."""
     passes = sum(cost.test_pass_seconds for cost in costs.values())
-    return speed * NOTEBOOK_SECONDS["04_comparison.ipynb"] + passes
+    return fixed * NOTEBOOK_SECONDS["04_comparison.ipynb"] + passes
 
 
 # --------------------------------------------------------------------------- sharing
@@ -226,7 +227,7 @@ def _model_plans(costs, full_epochs, extras, available) -> dict[str, ModelPlan]:
 
 def _fill(plan: Plan) -> Plan:
     """``plan`` (its costs, demo and budget set) with every notebook planned into its budget."""
-    extras = _notebook_extras(plan, plan.costs, 1.0)
+    extras = _notebook_extras(plan, plan.costs, 1.0, 1.0)
     others = {
         "01_data_exploration.ipynb": NOTEBOOK_SECONDS["01_data_exploration.ipynb"],
         "02_models.ipynb": NOTEBOOK_SECONDS["02_models.ipynb"],
@@ -308,16 +309,19 @@ def plan_series(
         ) from None
 
 
-def replan(plan: Plan, trained: set[str], seconds_left: float, speed: float = 1.0) -> Plan:
+def replan(
+    plan: Plan, trained: set[str], seconds_left: float, speed: float = 1.0, fixed: float = 1.0
+) -> Plan:
     """``plan`` again for the models not in ``trained``: their training shares the seconds left,
-    on a machine ``speed`` times slower than when the models were timed (0.5: twice as fast).
-    When too little is left, each trains the least a plan allows, and says so."""
+    on a machine ``speed`` times slower than when the models were timed (0.5: twice as fast),
+    where a notebook's fixed cost is ``fixed`` times NOTEBOOK_SECONDS (as measured on the
+    notebooks run so far). When too little is left, each trains the least a plan allows."""
     slowed = {name: cost.slowed(speed) for name, cost in plan.costs.items()}
     costs = {name: slowed[name] for name in plan.models if name not in trained}
     if not costs:
         return plan
-    extras = _notebook_extras(plan, costs, speed)
-    comparison = _comparison_seconds(slowed, speed)
+    extras = _notebook_extras(plan, costs, speed, fixed)
+    comparison = _comparison_seconds(slowed, fixed)
     try:
         models = _model_plans(
             costs, plan.full_epochs, extras, seconds_left - sum(extras.values()) - comparison
@@ -337,7 +341,8 @@ def replan(plan: Plan, trained: set[str], seconds_left: float, speed: float = 1.
     }
     new.note = (
         f"planned again with {seconds_left / 60:.1f} min left, the machine at "
-        f"{1 / speed:.2f}x the speed it was timed at"
+        f"{1 / speed:.2f}x the speed it was timed at, a notebook's fixed work {fixed:.1f}x "
+        f"the usual"
     )
     return new
 

@@ -20,6 +20,8 @@ from labutils import loaders, models, runtime, train
 from labutils.course import profiles
 
 TIMED_STEPS = 4  # training steps timed per model, after one untimed warm-up step
+MIN_TIMED_SECONDS = 1.0  # a model whose timed steps take less is timed again on more steps
+MAX_TIMED_BATCHES = 200
 # torch.compile is timed (which costs a compile) only for a model planned to train at least
 # this long: on 2 cores the CNN compiles in about a minute and then steps 1.4x faster.
 COMPILE_TRIAL_SECONDS = 300
@@ -89,13 +91,25 @@ def time_model(
         *train_split, batch_size, shuffle=True, augment=augment, seed=seed, **common
     )
     test_loader = loaders.TensorLoader(*test_split, max(batch_size, 500), **common)
-    epoch = train.measure_epoch_seconds(model, train_loader, TIMED_STEPS, device, precision)
-    test = train.measure_evaluation_seconds(model, test_loader, 2, device, precision)
+    epoch = _timed(train.measure_epoch_seconds, model, train_loader, TIMED_STEPS, device, precision)
+    test = _timed(train.measure_evaluation_seconds, model, test_loader, 2, device, precision)
     fp32 = test
     if runtime.select_precision(device, precision) is not None:
-        fp32 = train.measure_evaluation_seconds(model, test_loader, 2, device, "fp32")
+        fp32 = _timed(train.measure_evaluation_seconds, model, test_loader, 2, device, "fp32")
     images = test_loader.num_images
     return epoch / (len(train_loader) * batch_size), test / images, fp32 / images
+
+
+def _timed(measure, model, loader, batches: int, device, precision) -> float:
+    """``measure``'s seconds for one pass over ``loader``, timed on ``batches`` batches, or on
+    as many more as take MIN_TIMED_SECONDS: a few steps of a small model last milliseconds,
+    and one pause of the machine in them would price the model several times too high."""
+    seconds = measure(model, loader, batches, device, precision)
+    batch_seconds = seconds / len(loader)
+    if batch_seconds * batches >= MIN_TIMED_SECONDS:
+        return seconds
+    more = min(MAX_TIMED_BATCHES, math.ceil(MIN_TIMED_SECONDS / max(batch_seconds, 1e-6)))
+    return measure(model, loader, more, device, precision)
 
 
 def _fastest_batch(

@@ -111,6 +111,14 @@ def test_a_plan_made_again_on_a_slower_machine_trains_less_in_the_time_left(cost
     assert "0.50x the speed" in slower.describe()
 
 
+def test_a_plan_made_again_leaves_time_for_notebooks_slower_than_usual(costs):
+    plan = budget.plan_series(costs, 30, planning_seconds=40)
+    usual = budget.replan(plan, {"mlp"}, 60 * 20, fixed=1.0)
+    slow = budget.replan(plan, {"mlp"}, 60 * 20, fixed=3.0)
+    assert passes(slow, "resnet9") < passes(usual, "resnet9")
+    assert "fixed work 3.0x the usual" in slow.describe()
+
+
 def test_a_plan_made_again_keeps_the_models_already_trained(costs):
     plan = budget.plan_series(costs, 30, planning_seconds=40)
     again = budget.replan(plan, {"mlp"}, 60 * 10, speed=1.0)
