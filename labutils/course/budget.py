@@ -359,6 +359,9 @@ def make_plan(
     check_positive("budget", budget_minutes)
     start = time.perf_counter()
     device = runtime.select_device(device)
+    # As notebook 03 trains: freed memory is reused, not fresh pages at every step (without it
+    # the same steps take up to twice as long in a new process, and the plan prices too high).
+    runtime.keep_freed_memory()
     train_split, test_split = source.load("train"), source.load("test")
     synthetic = source.is_synthetic
     splits = (train_split, test_split)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from labutils import loaders, models, runtime, train
@@ -25,8 +25,7 @@ MAX_TIMED_BATCHES = 200
 # torch.compile is timed (which costs a compile) only for a model planned to train at least
 # this long: on 2 cores the CNN compiles in about a minute and then steps 1.4x faster.
 COMPILE_TRIAL_SECONDS = 300
-PROBE_SIZE = 384  # the probe's square matrices: a few milliseconds a product on 2 cores
-PROBE_REPEATS = 5  # of 8 products each, after one more that warms up: a tenth of a second
+PROBE_IMAGES = 64  # the speed probe's batch: a tenth of a second a step on 2 cores
 
 
 @dataclass
@@ -240,22 +239,20 @@ def try_compiling(
 
 
 def speed_probe(device: str | torch.device = "auto", precision: str = "auto") -> float:
-    """Seconds a fixed matrix product takes here now, in the run's precision (a median).
+    """Seconds one training step of the CNN on a fixed batch takes here now (the run's device
+    and precision, the steps' own code).
 
     The ratio of two probes says how much slower (above 1) or faster the machine has become
     between them: another program started or stopped, the clock changed.
     """
     device = runtime.select_device(device)
-    dtype = runtime.select_precision(device, precision) or torch.float32
-    generator = torch.Generator().manual_seed(0)
-    matrix = torch.randn(PROBE_SIZE, PROBE_SIZE, generator=generator).to(device, dtype)
-    times = []
-    for _ in range(PROBE_REPEATS + 1):
-        runtime.synchronize(device)
-        start = time.perf_counter()
-        for _ in range(8):
-            matrix @ matrix
-        runtime.synchronize(device)
-        times.append(time.perf_counter() - start)
-    # The first repeat warms up (kernels picked, threads woken): it is not counted.
-    return statistics.median(times[1:])
+    generator = np.random.default_rng(0)
+    images = generator.integers(0, 256, (PROBE_IMAGES, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(PROBE_IMAGES, dtype=np.int64) % 10
+    model = models.build_model("cnn").to(device)
+    channels_last = runtime.use_channels_last(model, device)
+    batch = loaders.TensorLoader(
+        images, labels, PROBE_IMAGES, device=device, channels_last=channels_last
+    )
+    steps = [train.measure_epoch_seconds(model, batch, 1, device, precision) for _ in range(3)]
+    return statistics.median(steps)  # a median: one pause of a shared machine is not its speed
