@@ -76,7 +76,7 @@ def default_budget(profile: str) -> float | None:
 
 
 def _warning(model: str, epochs: int, fraction: float, full_epochs: int) -> str | None:
-    if epochs * fraction >= min(FEW_EPOCHS, full_epochs):
+    if epochs * fraction >= 0.9 * min(FEW_EPOCHS, full_epochs):  # 2.9 passes are enough
         return None
     what = f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if fraction < 1:
