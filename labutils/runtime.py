@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU features that make bfloat16 matmuls fast
 PROGRESS_ENV = "LABUTILS_PROGRESS"
 _FALSE_WORDS = ("0", "false", "no", "off")
+PROGRESS_LOG_SECONDS = 30.0  # a bar written to a log file prints a line this often, at most
 
 
 # --------------------------------------------------------------------------- device
@@ -237,6 +239,48 @@ def progress_enabled(flag: bool | None = None) -> bool:
     if flag is not None:
         return bool(flag)
     return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in _FALSE_WORDS
+
+
+class _LineWriter:
+    """A stream for tqdm that writes each redraw of a bar as a line of its own: a log file then
+    reads line by line instead of holding one line rewritten with carriage returns."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.last = ""
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").replace("\x1b[A", "").rstrip()
+        if line and line != self.last:
+            self.stream.write(line + "\n")
+            self.last = line
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _redraws_in_place(stream) -> bool:
+    """True for a terminal and for a Jupyter kernel's output (which draws bars as widgets)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) or type(stream).__module__.startswith("ipykernel")
+
+
+def progress_bar(iterable=None, *, enabled: bool | None = None, **options) -> tqdm:
+    """A tqdm bar (``options`` are tqdm's), shown when ``progress_enabled(enabled)``.
+
+    In a terminal or a notebook it redraws itself in place; written to a log file or a pipe,
+    it prints a line at most every PROGRESS_LOG_SECONDS instead.
+    """
+    options.setdefault("disable", not progress_enabled(enabled))
+    stream = options.get("file") or sys.stderr
+    if not _redraws_in_place(stream):
+        options["file"] = _LineWriter(stream)
+        for interval in ("mininterval", "maxinterval"):
+            options[interval] = max(options.get(interval, 0.0), PROGRESS_LOG_SECONDS)
+    return tqdm(iterable, **options)
 
 
 # --------------------------------------------------------------------------- timing

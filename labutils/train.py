@@ -19,7 +19,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from labutils import runtime
 from labutils.checks import ParameterError, check_choice, check_int, check_positive
@@ -401,12 +400,12 @@ def _model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _epoch_bar(total: int, progress: Progress, epochs: int, show: bool) -> tqdm:
-    return tqdm(
+def _epoch_bar(total: int, progress: Progress, epochs: int, show: bool):
+    return runtime.progress_bar(
         total=total,
         initial=progress.step,
         unit="batch",
         leave=False,
         desc=f"epoch {progress.epoch + 1}/{epochs}",
-        disable=not show,
+        enabled=show,
     )

@@ -84,7 +84,7 @@ def test_parameters_are_plain_literals_checked_in_the_next_cell(path):
     names = {statement.targets[0].id for statement in parameters.body}
     assert {"PROFILE", "DATA", "ROOT", "VERIFY", "SEED", "RUN_DIR"} <= names
     checks = cells[tagged[0] + 1].source
-    assert 'os.environ.get("LABUTILS_PROFILE", PROFILE)' in checks  # the smoke switch
+    assert "profiles.choose_profile(PROFILE)" in checks  # the smoke switch
     assert 'os.environ.get("LABUTILS_RUN_DIR", RUN_DIR)' in checks  # make test's own run folder
     assert "check_" in checks
 

@@ -1,9 +1,11 @@
 """Device, precision, memory format, seeds, workers, progress bars: chosen by looking."""
 
+import io
 import platform
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +242,29 @@ def test_uses_convolutions_tells_conv_nets_from_the_mlp():
 )
 def test_format_duration_picks_the_unit_a_person_reads(seconds, words):
     assert runtime.format_duration(seconds) == words
+
+
+def test_a_progress_bar_in_a_log_file_prints_lines_not_carriage_returns(monkeypatch):
+    monkeypatch.setattr(runtime, "PROGRESS_LOG_SECONDS", 0.01)
+    log = io.StringIO()  # not a terminal, as a file that output is redirected to
+    for _ in runtime.progress_bar(range(6), enabled=True, file=log, desc="epoch 1/1"):
+        time.sleep(0.02)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and log.getvalue().endswith("\n")
+    assert len(lines) > 2 and all(line.startswith("epoch 1/1") for line in lines)
+    assert "6/6" in lines[-1]
+
+
+def test_a_progress_bar_in_a_log_file_prints_seldom():
+    log = io.StringIO()
+    for _ in runtime.progress_bar(range(1000), enabled=True, file=log, mininterval=0):
+        pass
+    assert len(log.getvalue().splitlines()) <= 3  # the start, the end: not a line per step
+
+
+def test_a_progress_bar_is_off_as_progress_enabled_says(monkeypatch):
+    monkeypatch.setenv(runtime.PROGRESS_ENV, "0")
+    log = io.StringIO()
+    for _ in runtime.progress_bar(range(3), file=log):
+        pass
+    assert log.getvalue() == ""

@@ -20,11 +20,13 @@ flips for the two convolutional nets (the report: no augmentation), and it clips
 from __future__ import annotations
 
 import copy
+import os
 
 from labutils import sources
 from labutils.checks import check_choice
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
+PROFILE_ENV = "LABUTILS_PROFILE"  # make test and the self-check run notebooks with "smoke"
 PRESETS = ("profile", "report")  # a profile's settings for the model, or the report's own
 
 # The report's settings, as its runs trained: 20 epochs, Adam, batches of 64, max_lr 0.01,
@@ -129,6 +131,23 @@ def resolve_profile(name: str, cuda_available: bool | None = None) -> str:
         return "gpu" if cuda_available else "cpu"
     check_choice("PROFILE", name, ("auto", *PROFILE_NAMES))
     return name
+
+
+def choose_profile(parameter: str) -> str:
+    """The profile a notebook runs with: its ``PROFILE`` parameter, else $LABUTILS_PROFILE.
+
+    A parameter left at ``"auto"`` leaves the choice to the environment variable, where it is
+    set and not empty; any other parameter (papermill's, or one typed into the cell) wins over
+    it. Either way the notebook says where its profile came from.
+    """
+    variable = os.environ.get(PROFILE_ENV, "").strip()
+    if not variable or variable == parameter:
+        return parameter
+    if parameter == "auto":
+        print(f"PROFILE = {variable!r}, from {PROFILE_ENV} (the parameter is 'auto')")
+        return variable
+    print(f"PROFILE = {parameter!r}, from the parameter ({PROFILE_ENV}={variable!r} is ignored)")
+    return parameter
 
 
 def get_profile(name: str) -> dict:

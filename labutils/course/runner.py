@@ -11,8 +11,10 @@ leaves in the run folder
 
 Every notebook gets the same parameters (profile, data, run folder); notebook 03 runs once per
 model. A failing notebook stops the series: the error names the notebook and the cell, and
-everything that finished stays on disk, ``summary.md`` included. (Just over 300 lines once
-formatted: the runner and the summary it writes belong together.)
+everything that finished stays on disk, ``summary.md`` included.
+
+With a time budget the series is planned before the first notebook, and planned again before
+each model's notebook 03 from the minutes left and the machine's speed at that moment.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from pathlib import Path
 
 import torch
 
-from labutils import models, runs, runtime, sources
-from labutils.course import budget, profiles
+from labutils import models, runs, runtime, sources, train
+from labutils.course import budget, costs, plans, profiles
 
 NOTEBOOK_FOLDER = Path(__file__).resolve().parents[2] / "notebooks"
 SUMMARY_FILE = "summary.md"
 TITLE_PARAMETERS = ("MODEL", "SHOW_DIVERGENCE", "SHOW_AUGMENTATION", "EPOCHS")
+SPEED_LIMIT = 4.0  # a plan made again believes the machine at most this much slower or faster
+FIXED_NOTEBOOKS = ("01_data_exploration.ipynb", "02_models.ipynb")
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Step:
     parameters: dict = field(default_factory=dict)
     seconds: float | None = None
     status: str = "not run"
+    planned_seconds: float | None = None  # by the plan in force when it started, if any
 
     @property
     def title(self) -> str:
@@ -201,17 +206,23 @@ def describe_machine() -> str:
     return line.partition(" memory_format=")[0]
 
 
-def _budget_lines(plan: budget.Plan | None, steps: list[Step], total_seconds: float) -> list:
-    """Planned against actual minutes, notebook by notebook, when a time budget planned the run."""
+def _budget_lines(plan: plans.Plan | None, steps: list[Step], total_seconds: float) -> list:
+    """Planned against actual minutes, notebook by notebook, when a time budget planned the run:
+    as first planned, as planned again when the notebook started, and as it took."""
     if plan is None:
         return []
-    rows = [["planning (timing the models)", f"{plan.planning_seconds / 60:.1f}", ""]]
+
+    def minutes(seconds):
+        return "" if seconds is None else f"{seconds / 60:.1f}"
+
+    rows = [["planning (timing the models)", minutes(plan.planning_seconds), "", ""]]
     for step in steps:
-        planned = plan.notebook_seconds.get(step.output)
-        actual = "" if step.seconds is None else f"{step.seconds / 60:.1f}"
-        rows.append([step.title, "" if planned is None else f"{planned / 60:.1f}", actual])
+        first = plan.notebook_seconds.get(step.output)
+        rows.append(
+            [step.title, minutes(first), minutes(step.planned_seconds), minutes(step.seconds)]
+        )
+    rows.append(["**all**", minutes(plan.total_seconds), "", f"**{minutes(total_seconds)}**"])
     budget_seconds = 60 * plan.budget_minutes
-    rows.append(["**all**", f"{plan.total_seconds / 60:.1f}", f"**{total_seconds / 60:.1f}**"])
     off = (total_seconds - budget_seconds) / budget_seconds
     return [
         "",
@@ -220,8 +231,43 @@ def _budget_lines(plan: budget.Plan | None, steps: list[Step], total_seconds: fl
         f"Planned on {plan.machine}. The series took {total_seconds / 60:.1f} min, "
         f"{abs(off):.0%} {'over' if off > 0 else 'under'} the budget.",
         "",
-        markdown_table(["notebook", "planned (min)", "actual (min)"], rows),
+        markdown_table(["notebook", "planned (min)", "planned again (min)", "actual (min)"], rows),
     ]
+
+
+def _data_lines(source: sources.DataSource) -> list[str]:
+    verified = (
+        "yes: every file has the official md5"
+        if source.verified
+        else "no: synthetic data"
+        if source.is_synthetic
+        else "no: md5 not checked (--no-verify)"
+    )
+    return [f"- data: {source.label}, from `{source.root}`", f"- verified official: {verified}"]
+
+
+def _figure_lines(out: Path) -> list[str]:
+    figures = {
+        "comparison_curves.png": "loss and accuracy of the three models",
+        "comparison_test_accuracy.png": "test accuracy of the three models on one axis",
+    }
+    return [
+        f"\n![{words}](figures/{name})"
+        for name, words in figures.items()
+        if (out / "figures" / name).is_file()
+    ]
+
+
+def collapse_line(out: Path) -> str | None:
+    """One line naming each model whose test accuracy collapsed during training, or None."""
+    found = runs.find_runs(out) if out.is_dir() else []
+    warnings = {run.name: train.collapse_warning(run.history) for run in found if run.history}
+    collapsed = [
+        f"{name}: {warning.removeprefix('warning: ')}"
+        for name, warning in warnings.items()
+        if warning
+    ]
+    return "warning: " + " | ".join(collapsed) if collapsed else None
 
 
 def write_summary(
@@ -231,27 +277,19 @@ def write_summary(
     source: sources.DataSource,
     started: datetime,
     total_seconds: float,
-    plan: budget.Plan | None = None,
+    plan: plans.Plan | None = None,
 ) -> Path:
     """``summary.md``: what ran, on which data and machine, how long each notebook took, results."""
-    verified = (
-        "yes: every file has the official md5"
-        if source.verified
-        else "no: synthetic data"
-        if source.is_synthetic
-        else "no: md5 not checked (--no-verify)"
-    )
     notebook_rows = [
         [step.title, step.status, "" if step.seconds is None else f"{step.seconds:.0f}"]
         for step in steps
     ]
-    comparison = out / "figures" / "comparison_curves.png"
+    collapse = collapse_line(out)
     lines = [
         f"# Lab run: profile `{profile}` on {source.label}",
         "",
         f"- started: {started:%Y-%m-%d %H:%M} UTC; total wall time {total_seconds / 60:.1f} min",
-        f"- data: {source.label}, from `{source.root}`",
-        f"- verified official: {verified}",
+        *_data_lines(source),
         f"- machine: {describe_machine()}",
         f"- versions: {versions()}",
         "",
@@ -263,15 +301,9 @@ def write_summary(
         "## Results (test accuracy measured on the test split)",
         "",
         _results_table(out),
+        *([f"\n**{collapse}**"] if collapse else []),
+        *_figure_lines(out),
     ]
-    if comparison.is_file():
-        lines += ["", "![loss and accuracy of the three models](figures/comparison_curves.png)"]
-    if (out / "figures" / "comparison_test_accuracy.png").is_file():
-        lines += [
-            "",
-            "![test accuracy of the three models on one axis]"
-            "(figures/comparison_test_accuracy.png)",
-        ]
     if source.is_synthetic:
         lines += [
             "",
@@ -281,6 +313,87 @@ def write_summary(
     path = out / SUMMARY_FILE
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _first_plan(profile, source, budget_minutes, epochs, seed, out) -> plans.Plan | None:
+    """The run's plan, from models timed here now, when it trains into a time budget."""
+    if epochs is not None:
+        return None
+    planned_by_default = budget.default_budget(profile) is not None
+    if budget_minutes is None and source.is_synthetic and planned_by_default:
+        print("Synthetic data: the profile's short synthetic settings, no time budget.")
+    if budget_minutes is None:
+        return None
+    print(f"Timing each model on this machine to plan {budget_minutes:g} min ...", flush=True)
+    plan = budget.make_plan(profile, source, budget_minutes, seed)
+    print(plan.describe())
+    print("saved", plans.save_plan(plan, out), flush=True)
+    return plan
+
+
+def _limited(factor: float) -> float:
+    """A factor kept within SPEED_LIMIT either way: a moment's spike is not the machine."""
+    return min(max(factor, 1 / SPEED_LIMIT), SPEED_LIMIT)
+
+
+def _fixed_factor(steps: list[Step]) -> float:
+    """How much longer than ``budget.NOTEBOOK_SECONDS`` the notebooks that do nothing but
+    their fixed work (01 and 02: a kernel, imports, data, figures) took here in this run."""
+    done = [step for step in steps if step.status == "ok" and step.notebook in FIXED_NOTEBOOKS]
+    planned = sum(budget.NOTEBOOK_SECONDS[step.notebook] for step in done)
+    return sum(step.seconds for step in done) / planned if done else 1.0
+
+
+def _plan_again(plan: plans.Plan, steps: list[Step], step: Step, out: Path, elapsed: float):
+    """Before a model's notebook 03, the plan again for the models not trained yet, from the
+    seconds left and the machine's speed now; saved where the notebook reads it."""
+    trained = {done.parameters.get("MODEL") for done in steps if done.status == "ok"}
+    speed = costs.speed_probe() / plan.probe_seconds if plan.probe_seconds else 1.0
+    left = 60 * plan.budget_minutes - elapsed
+    plan = budget.replan(plan, trained, left, _limited(speed), _limited(_fixed_factor(steps)))
+    plans.save_plan(plan, out)
+    model = plan.models[step.parameters["MODEL"]]
+    print(
+        f"  {plan.note}: {model.model} trains {model.epochs} epoch"
+        f"{'s' if model.epochs != 1 else ''} on {model.fraction:.0%} of the split, "
+        f"{model.seconds / 60:.1f} min",
+        flush=True,
+    )
+    return plan
+
+
+def _run_steps(steps, parameters, out, notebook_folder, progress, plan, start) -> None:
+    """Execute the steps in order; with a plan, each model's notebook 03 after planning again."""
+    for number, step in enumerate(steps, 1):
+        print(f"[{number}/{len(steps)}] {step.title} ...", flush=True)
+        if plan is not None and step.notebook == "03_training.ipynb":
+            plan = _plan_again(plan, steps, step, out, time.perf_counter() - start)
+        if plan is not None:
+            step.planned_seconds = plan.notebook_seconds.get(step.output)
+        execute(step, parameters, out, notebook_folder, progress)
+        print(f"[{number}/{len(steps)}] {step.title} done in {step.seconds:.0f} s", flush=True)
+
+
+def _training_parameters(steps: list[Step], budget_minutes: float | None, epochs) -> None:
+    """Tell each notebook 03 its budget (0: fixed epochs; else it reads the saved plan)."""
+    for step in steps:
+        if step.notebook == "03_training.ipynb":
+            step.parameters = {**step.parameters, "BUDGET_MINUTES": budget_minutes or 0}
+            if epochs is not None:
+                step.parameters["EPOCHS"] = epochs
+
+
+def _parameters(profile, source, root, verify, seed, out) -> dict:
+    """What every notebook is given. The notebooks resolve the same data again: the same
+    files, or the same synthetic folder (and no second download attempt after a fallback)."""
+    return {
+        "PROFILE": profile,
+        "DATA": source.kind,
+        "ROOT": None if root is None else str(Path(root).resolve()),
+        "VERIFY": verify,
+        "SEED": seed,
+        "RUN_DIR": str(out),
+    }
 
 
 def run_series(
@@ -307,54 +420,29 @@ def run_series(
         raise ValueError("Give a time budget or a number of epochs, not both.")
     profile = profiles.resolve_profile(profile)
     steps = series() if steps is None else steps
-    notebook_folder = Path(notebook_folder or NOTEBOOK_FOLDER).resolve()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    progress = runtime.progress_enabled(progress) and sys.stderr.isatty()
     # Resolve the data once, before any notebook: a missing or refused copy fails here, clearly.
     source = profiles.open_data(profile, data, root, verify, seed)
     print(source.describe())
-    # The notebooks resolve the same data again: the same files, or the same synthetic folder
-    # (and no second download attempt after a fallback).
-    parameters = {
-        "PROFILE": profile,
-        "DATA": source.kind,
-        "ROOT": None if root is None else str(Path(root).resolve()),
-        "VERIFY": verify,
-        "SEED": seed,
-        "RUN_DIR": str(out),
-    }
+    parameters = _parameters(profile, source, root, verify, seed, out)
     started, start = datetime.now(UTC), time.perf_counter()
-    plan = None
     if epochs is None:
         budget_minutes = budget.resolve_budget(profile, budget_minutes, source.is_synthetic)
-    planned_by_default = budget.default_budget(profile) is not None
-    if epochs is None and budget_minutes is None and source.is_synthetic and planned_by_default:
-        print("Synthetic data: the profile's short synthetic settings, no time budget.")
-    if epochs is None and budget_minutes is not None:
-        print(f"Timing each model on this machine to plan {budget_minutes:g} min ...", flush=True)
-        plan = budget.make_plan(profile, source, budget_minutes, seed)
-        print(plan.describe())
-        print("saved", budget.save_plan(plan, out), flush=True)
-    for step in steps:
-        if step.notebook == "03_training.ipynb":
-            # 0: fixed epochs; otherwise notebook 03 finds the plan saved in the run folder.
-            step.parameters = {**step.parameters, "BUDGET_MINUTES": budget_minutes or 0}
-            if epochs is not None:
-                step.parameters["EPOCHS"] = epochs
-    # Notebooks read LABUTILS_PROFILE before their parameters: keep it equal to the profile.
-    # Progress bars inside the kernels would only fill the executed notebooks.
+    plan = _first_plan(profile, source, budget_minutes, epochs, seed, out)
+    _training_parameters(steps, budget_minutes, epochs)
+    folder = Path(notebook_folder or NOTEBOOK_FOLDER).resolve()
+    progress = runtime.progress_enabled(progress) and sys.stderr.isatty()
+    # The notebooks' own LABUTILS_PROFILE agrees with the PROFILE they are given. Progress bars
+    # inside the kernels would only fill the executed notebooks.
     with _environment(LABUTILS_PROFILE=profile, LABUTILS_PROGRESS="0"):
         try:
-            for number, step in enumerate(steps, 1):
-                print(f"[{number}/{len(steps)}] {step.title} ...", flush=True)
-                execute(step, parameters, out, notebook_folder, progress)
-                print(
-                    f"[{number}/{len(steps)}] {step.title} done in {step.seconds:.0f} s", flush=True
-                )
+            _run_steps(steps, parameters, out, folder, progress, plan, start)
         finally:
-            summary = write_summary(
-                out, steps, profile, source, started, time.perf_counter() - start, plan
-            )
+            seconds = time.perf_counter() - start
+            summary = write_summary(out, steps, profile, source, started, seconds, plan)
+    collapse = collapse_line(out)  # once, at the end: the notebooks printed it as it happened
+    if collapse:
+        print(collapse)
     print(f"Finished in {(time.perf_counter() - start) / 60:.1f} min. Summary: {summary}")
     return summary

@@ -32,7 +32,6 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from labutils import runtime, sources
 from labutils.checks import check_choice, check_int, check_positive
@@ -105,8 +104,7 @@ def train_speed_net(
     first_flips = torch.rand(len(data.train_labels), generator=generator, device=device) < 0.5
     channels_last = runtime.use_channels_last(model, device)
     history, step = [], 0
-    show = runtime.progress_enabled(progress)
-    with tqdm(total=total_steps, unit="step", leave=False, disable=not show) as bar:
+    with runtime.progress_bar(total=total_steps, unit="step", leave=False, enabled=progress) as bar:
         for epoch in range(math.ceil(epochs)):
             if recipe.whiten:
                 model.whiten.bias.requires_grad_(epoch < WHITEN_BIAS_EPOCHS)

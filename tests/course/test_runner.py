@@ -9,16 +9,16 @@ import nbformat
 import pytest
 
 from labutils import models, runs, sources
-from labutils.course import runner
+from labutils.course import budget, costs, runner
 from labutils.engine import checkpoints
 
-# Every test here executes notebooks in real kernels: seconds to a minute each.
-pytestmark = pytest.mark.slow
+# Tests marked slow execute notebooks in real kernels: seconds to a minute each.
 
 
 # smoke_run: the session's smoke run (tests/conftest.py), shared with the book's tests.
 
 
+@pytest.mark.slow
 def test_the_series_runs_and_reports_each_notebook(smoke_run):
     result, _ = smoke_run
     assert result.returncode == 0, result.stdout + result.stderr
@@ -29,6 +29,7 @@ def test_the_series_runs_and_reports_each_notebook(smoke_run):
     assert "without encryption" not in result.stderr  # kernels on local sockets: no warning
 
 
+@pytest.mark.slow
 def test_every_code_cell_of_every_executed_notebook_ran(smoke_run):
     _, out = smoke_run
     executed = sorted((out / "notebooks").glob("*.ipynb"))
@@ -43,6 +44,7 @@ def test_every_code_cell_of_every_executed_notebook_ran(smoke_run):
         assert not notebook.metadata.papermill.exception
 
 
+@pytest.mark.slow
 def test_each_model_leaves_a_complete_run_folder(smoke_run):
     _, out = smoke_run
     for model in models.MODEL_NAMES:
@@ -57,6 +59,7 @@ def test_each_model_leaves_a_complete_run_folder(smoke_run):
     assert (out / "figures" / "comparison_test_accuracy.png").is_file()
 
 
+@pytest.mark.slow
 def test_summary_tells_what_ran_where_and_how_well(smoke_run):
     _, out = smoke_run
     summary = (out / runner.SUMMARY_FILE).read_text()
@@ -100,6 +103,48 @@ def test_summary_gives_each_model_its_own_runtime_and_the_machine_no_memory_form
         assert row.endswith(f"| {runtime_line} |")
 
 
+def write_history(folder, accuracies):
+    folder.mkdir(parents=True)
+    history = [
+        {"epoch": epoch, "lr": 0.01, "seconds": 1.0, "images_per_second": 10.0, "test_acc": acc}
+        for epoch, acc in enumerate(accuracies, 1)
+    ]
+    (folder / runs.HISTORY_FILE).write_text(json.dumps(history))
+
+
+def test_a_collapse_in_any_model_is_named_in_one_line_at_the_end(tmp_path):
+    write_history(tmp_path / "mlp", [0.40, 0.43, 0.30, 0.14])
+    write_history(tmp_path / "cnn", [0.50, 0.60, 0.70])
+    assert runner.collapse_line(tmp_path / "cnn") is None
+    line = runner.collapse_line(tmp_path)
+    assert line.startswith("warning: mlp: test accuracy fell from 43.0%") and "\n" not in line
+    source = sources.DataSource("synthetic", tmp_path / "data", verified=False)
+    summary = runner.write_summary(tmp_path, [], "smoke", source, datetime.now(UTC), 1.0)
+    assert summary.read_text().count("test accuracy fell from") == 1
+
+
+def test_the_summary_sets_each_plan_beside_the_actual_minutes(tmp_path):
+    plan = budget.plan_series(
+        {
+            name: costs.ModelCost(name, 50, 1e-3, 200, 100, 1e-3, 1e-3)
+            for name in models.MODEL_NAMES
+        },
+        5,
+        profile="smoke",
+        synthetic=True,
+    )
+    step = runner.Step("04_comparison.ipynb", "04_comparison.ipynb", seconds=30.0, status="ok")
+    step.planned_seconds = 24.0
+    source = sources.DataSource("synthetic", tmp_path / "data", verified=False)
+    summary = runner.write_summary(tmp_path, [step], "smoke", source, datetime.now(UTC), 290, plan)
+    text = summary.read_text()
+    assert "| notebook | planned (min) | planned again (min) | actual (min) |" in text
+    first = plan.notebook_seconds["04_comparison.ipynb"] / 60
+    assert f"| 04_comparison.ipynb | {first:.1f} | 0.4 | 0.5 |" in text
+    assert "3% under the budget" in text
+
+
+@pytest.mark.slow
 def test_a_failing_notebook_is_named_with_its_cell_and_the_rest_is_kept(tmp_path, capsys):
     # The real first notebook, then the training notebook given a bad value: it must stop in
     # its validation cell, and the first notebook's results must stay.
@@ -123,6 +168,7 @@ def test_a_failing_notebook_is_named_with_its_cell_and_the_rest_is_kept(tmp_path
     assert "| 04_comparison.ipynb | not run |" in summary
 
 
+@pytest.mark.slow
 def test_the_command_exits_non_zero_on_a_failure(tmp_path):
     (tmp_path / "notebooks").mkdir()
     broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])

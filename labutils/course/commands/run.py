@@ -64,9 +64,9 @@ def add_commands(commands) -> None:
         "--budget",
         type=float,
         metavar="MINUTES",
-        help="plan the series into this many minutes on this machine: each model's epochs "
-        "are picked from a few timed steps (default: the profile's, 60 for cpu; 0: the "
-        "profile's fixed epochs)",
+        help="plan the series into this many minutes on this machine: each model's training "
+        "is sized from a few timed steps, and sized again before each model from the minutes "
+        "left (default: the profile's, 60 for cpu; 0: the profile's fixed epochs)",
     )
     fixed.add_argument(
         "--epochs", type=int, help="train every model this many epochs, with no time budget"
