@@ -105,12 +105,14 @@ def bwrap_prefix(scratch: Path, sockets: Path) -> list[str]:
     # --as-pid-1: the kernel exits when it sees itself orphaned (parent pid 1), as it would be
     # under bubblewrap's own init process.
     command = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session", "--as-pid-1"]
+    # An empty /tmp first: the folders bound after it stay visible inside it (a clone, its
+    # .venv or the scratch folder may well live under /tmp).
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in _read_only_paths():
         command += ["--ro-bind", str(path), str(path)]
     for link in ("bin", "lib", "lib64", "sbin"):  # merged /usr: these are links into /usr
         if Path("/", link).is_symlink():
             command += ["--symlink", os.readlink(Path("/", link)), f"/{link}"]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for folder in (scratch, sockets):
         command += ["--bind", str(folder), str(folder)]
     command += ["--chdir", str(scratch)]
