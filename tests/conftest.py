@@ -45,7 +45,9 @@ def smoke_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
 
     Read it, never change it: other tests share it.
     """
-    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every xdist worker
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:  # each worker's folder is inside the session's
+        shared = shared.parent
     out, record = shared / "smoke-series" / "run", shared / "smoke-series.json"
     with FileLock(str(shared / "smoke-series.lock")):
         if not record.exists():
