@@ -231,3 +231,9 @@ def report_loaders(
             )
         )
     return tuple(loaders)
+
+
+def forever(loader):
+    """Batches from ``loader`` without end: a new pass whenever one ends."""
+    while True:
+        yield from loader

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labutils import runtime
+from labutils import loaders, runtime
 from labutils.checks import ParameterError, check_choice, check_int, check_positive
 from labutils.engine import checkpoints, distributed, interrupts
 from labutils.engine.checkpoints import Progress, RunFolder
@@ -307,7 +307,7 @@ def _sweep_learning_rates(
     layout = runtime.memory_format(model, device)
     factor = (end_lr / start_lr) ** (1 / (num_steps - 1))
     lrs, losses, average, best = [], [], 0.0, math.inf
-    for step, (images, labels) in zip(range(num_steps), forever(loader), strict=False):
+    for step, (images, labels) in zip(range(num_steps), loaders.forever(loader), strict=False):
         lr = start_lr * factor**step
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -326,12 +326,6 @@ def _sweep_learning_rates(
         loss.backward()
         optimizer.step()
     return lrs, losses
-
-
-def forever(loader):
-    """Batches from ``loader`` without end: a new pass whenever one ends."""
-    while True:
-        yield from loader
 
 
 # --------------------------------------------------------------------------- checks and records

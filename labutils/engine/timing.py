@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labutils import runtime
+from labutils import loaders, runtime
 from labutils.checks import check_int
 
 
@@ -91,7 +91,7 @@ def measure_evaluation_seconds(
     dtype = runtime.select_precision(device, precision)
     layout = runtime.memory_format(model, device)
     trial = copy.deepcopy(model).to(device, memory_format=layout).eval()
-    batch_iterator = _forever(loader)
+    batch_iterator = loaders.forever(loader)
 
     def predict() -> None:
         images, _ = next(batch_iterator)
@@ -114,7 +114,7 @@ def _time_training_steps(model, loader, steps, device, precision, compile_model)
     optimizer = torch.optim.Adam(trial.parameters())
     network = torch.compile(trial) if compile_model else trial
     loader_epoch = getattr(loader, "epoch", None)
-    batches = _forever(loader)
+    batches = loaders.forever(loader)
 
     def train_step() -> None:
         images, labels = next(batches)
@@ -130,8 +130,3 @@ def _time_training_steps(model, loader, steps, device, precision, compile_model)
     if loader_epoch is not None and hasattr(loader, "set_epoch"):
         loader.set_epoch(loader_epoch)
     return timings
-
-
-def _forever(loader):
-    while True:
-        yield from loader
