@@ -14,7 +14,7 @@ BOOK_ARGS ?=
 # make student PACKAGE=https://.../labutils-0.1.0-py3-none-any.whl (docs/outside.md)
 PACKAGE ?=
 
-.PHONY: lab test test-fast student book wheel install install-dev notebook clean help
+.PHONY: lab test test-units test-notebooks test-fast student book wheel install install-dev notebook clean help
 
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
@@ -47,15 +47,21 @@ install-dev: $(VENV)/.installed-dev
 lab: install
 	$(BIN)/python -m labutils run --profile auto $(LAB_ARGS)
 
-# The unit and notebook tests, spread over the cores (pytest-xdist; loadscope keeps each module
-# on one worker), then nbval over the stored notebooks exactly as instructors and CI services
-# type it, on tiny synthetic data and in a run folder of its own (build/, ignored). nbval runs
-# the notebooks in order: 04 compares the runs that 03 leaves.
-PARALLEL ?= -n auto --dist loadscope
+# Every test, offline, in two parts side by side on the cores: the unit and notebook tests
+# (pytest-xdist: whole modules, slowest first, each worker training on one thread), and nbval
+# over the stored notebooks exactly as instructors and CI services type it, on tiny synthetic
+# data in a run folder of its own (build/, ignored), in order (04 compares the runs 03 leaves),
+# on one thread. Each part's output is printed whole when it ends.
+PARALLEL ?= -n auto --dist loadscope --no-loadscope-reorder
 test: install-dev
+	@$(MAKE) --no-print-directory --jobs=2 --output-sync=target test-units test-notebooks
+
+test-units: install-dev
 	$(BIN)/python -m pytest $(PARALLEL)
+
+test-notebooks: install-dev
 	LABUTILS_PROFILE=smoke LABUTILS_PROGRESS=0 LABUTILS_RUN_DIR=$(CURDIR)/build/nbval-runs \
-		$(BIN)/python -m pytest --nbval-lax notebooks/
+		OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax notebooks/
 
 # The student edition: solutions replaced by nbgrader's stubs, outputs and hidden tests removed.
 student: install-dev

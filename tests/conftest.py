@@ -13,13 +13,46 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from filelock import FileLock
+# Under pytest-xdist every worker is one of several processes sharing the cores: one thread each
+# (and in every kernel and command they start), or their thread pools fight over the cores and
+# a notebook runs several times slower. Set before torch is imported.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
-from labutils import data, synthetic
+import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
+
+from labutils import data, synthetic  # noqa: E402
 
 # Tests never draw progress bars and never reach the network for data.
 os.environ.setdefault("LABUTILS_PROGRESS", "0")
+
+TESTS = Path(__file__).parent
+# The modules that take longest, longest first: ``make test`` hands whole modules to the
+# workers in this order (--no-loadscope-reorder), so that they finish together. The runner's
+# tests come first: they start the session's smoke series, which later modules read.
+SLOWEST_FIRST = (
+    "course/test_runner.py",
+    "engine/test_distributed.py",
+    "course/test_student_edition.py",
+    "course/test_budget.py",
+    "course/test_grading.py",
+    "course/test_class_grading.py",
+    "speedrun/test_trainer.py",
+    "course/test_cli.py",
+    "course/test_execution.py",
+    "test_outside.py",
+    "course/test_book.py",
+    "test_benchmarks.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def place(item) -> int:
+        module = item.path.relative_to(TESTS).as_posix()
+        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=place)  # a stable sort: each module's tests keep their order
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from labutils.course import profiles
 from labutils.engine import timing
 
 TIMED_STEPS = 4  # training steps timed per model, after one untimed warm-up step
-MIN_TIMED_SECONDS = 1.0  # a model whose timed steps take less is timed again on more steps
+# A model whose timed steps take less is timed again on more steps (a profile may say less).
+MIN_TIMED_SECONDS = 1.0
 MAX_TIMED_BATCHES = 200
 # torch.compile is timed (which costs a compile) only for a model planned to train at least
 # this long: on 2 cores the CNN compiles in about a minute and then steps 1.4x faster.
@@ -81,9 +82,10 @@ def time_model(
     device: torch.device,
     precision: str = "auto",
     seed: int = 0,
+    min_seconds: float = MIN_TIMED_SECONDS,
 ) -> tuple[float, float, float]:
     """Seconds per training image, per test image, and per test image in fp32 for a fresh
-    ``name`` on this machine."""
+    ``name`` on this machine, each timed for ``min_seconds`` at least."""
     model = models.build_model(name).to(device)
     channels_last = runtime.use_channels_last(model, device)
     common = dict(device=device, channels_last=channels_last)
@@ -91,37 +93,39 @@ def time_model(
         *train_split, batch_size, shuffle=True, augment=augment, seed=seed, **common
     )
     test_loader = loaders.TensorLoader(*test_split, max(batch_size, 500), **common)
-    epoch = _timed(
-        timing.measure_epoch_seconds, model, train_loader, TIMED_STEPS, device, precision
-    )
-    test = _timed(timing.measure_evaluation_seconds, model, test_loader, 2, device, precision)
+
+    def timed(measure, loader, batches, precision):
+        return _timed(measure, model, loader, batches, device, precision, min_seconds)
+
+    epoch = timed(timing.measure_epoch_seconds, train_loader, TIMED_STEPS, precision)
+    test = timed(timing.measure_evaluation_seconds, test_loader, 2, precision)
     fp32 = test
     if runtime.select_precision(device, precision) is not None:
-        fp32 = _timed(timing.measure_evaluation_seconds, model, test_loader, 2, device, "fp32")
+        fp32 = timed(timing.measure_evaluation_seconds, test_loader, 2, "fp32")
     images = test_loader.num_images
     return epoch / (len(train_loader) * batch_size), test / images, fp32 / images
 
 
-def _timed(measure, model, loader, batches: int, device, precision) -> float:
+def _timed(measure, model, loader, batches: int, device, precision, min_seconds) -> float:
     """``measure``'s seconds for one pass over ``loader``, timed on ``batches`` batches, or on
-    as many more as take MIN_TIMED_SECONDS: a few steps of a small model last milliseconds,
+    as many more as take ``min_seconds``: a few steps of a small model last milliseconds,
     and one pause of the machine in them would price the model several times too high."""
     seconds = measure(model, loader, batches, device, precision)
     batch_seconds = seconds / len(loader)
-    if batch_seconds * batches >= MIN_TIMED_SECONDS:
+    if batch_seconds * batches >= min_seconds:
         return seconds
-    more = min(MAX_TIMED_BATCHES, math.ceil(MIN_TIMED_SECONDS / max(batch_seconds, 1e-6)))
+    more = min(MAX_TIMED_BATCHES, math.ceil(min_seconds / max(batch_seconds, 1e-6)))
     return measure(model, loader, more, device, precision)
 
 
 def _fastest_batch(
-    name: str, settings: dict, choices: tuple, splits: tuple, device, precision, seed
+    name: str, settings: dict, choices: tuple, splits: tuple, device, precision, seed, min_seconds
 ) -> ModelCost:
     """The model timed at each batch size offered; the fastest per training image."""
     best = None
     for batch_size in dict.fromkeys((settings["batch_size"], *choices)):
         per_train, per_test, fp32_test = time_model(
-            name, batch_size, settings["augment"], *splits, device, precision, seed
+            name, batch_size, settings["augment"], *splits, device, precision, seed, min_seconds
         )
         if best is None or per_train < best.train_image_seconds:
             # Adam's usual rule: the peak learning rate grows with the square root of the batch.
@@ -151,6 +155,7 @@ def measure_costs(
     """Time every model of the series at its profile settings; where the profile offers
     several batch sizes for a model (a speed choice, not a lesson), keep the fastest."""
     choices = profiles.get_profile(profile).get("batch_choices", {})
+    min_seconds = min_timed_seconds(profile)
     return {
         name: _fastest_batch(
             name,
@@ -160,9 +165,15 @@ def measure_costs(
             device,
             precision,
             seed,
+            min_seconds,
         )
         for name in models.MODEL_NAMES
     }
+
+
+def min_timed_seconds(profile: str) -> float:
+    """How long the profile's plans time each model at least."""
+    return profiles.get_profile(profile).get("min_timed_seconds", MIN_TIMED_SECONDS)
 
 
 def measure_demo_costs(
@@ -185,8 +196,9 @@ def measure_demo_costs(
         if batch_size == costs[name].batch_size:
             continue
         per_train, per_test, _ = time_model(
-            name, batch_size, augment, train_split, test_split, device, precision
-        )
+            name, batch_size, augment, train_split, test_split, device, precision,
+            min_seconds=min_timed_seconds(profile),
+        )  # fmt: skip
         demo_costs[name] = replace(
             costs[name],
             batch_size=batch_size,

@@ -69,6 +69,9 @@ PROFILES = {
             "resnet9": _settings(epochs=1, batch_size=50, max_lr=2e-3),
         },
         "range_test_steps": 20,
+        # A time budget's plan times each model this long at least (the default, 1 s, keeps
+        # a pause of the machine out of a real plan; the smoke plan only has to be made).
+        "min_timed_seconds": 0.05,
         "divergence_demo": dict(images=200, epochs=2, batch_size=50),
         "augmentation_demo": dict(images=100, test_images=100, epochs=2, batch_size=50),
     },

@@ -1,4 +1,10 @@
-"""A tiny lesson in the lab's format, and student copies of it, for the grading tests."""
+"""A tiny lesson in the lab's format, student copies of it, and nbgrader's own commands, for the
+grading tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 
@@ -69,3 +75,34 @@ def check_index(notebook: nbformat.NotebookNode, grade_id: str) -> int:
         for i, cell in enumerate(notebook.cells)
         if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id
     )
+
+
+def nbgrader(course, *arguments):
+    """Run an nbgrader command on a course folder with its gradebook inside it."""
+    bin_folder = str(Path(sys.executable).parent)  # nbgrader runs alembic from the environment
+    environment = {**os.environ, "PATH": bin_folder + os.pathsep + os.environ.get("PATH", "")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            *arguments,
+            f"--CourseDirectory.root={course}",
+            f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}",
+        ],
+        cwd=course,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def autograded_score(course, assignment: str, student: str) -> tuple[float, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return submission.score, submission.max_score

@@ -1,15 +1,22 @@
 """Exercises as nbgrader marks them: the student edition and the self-check, on real kernels."""
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from lessons import ANSWER, CHECK, WRITTEN, answered, check_index, tiny_lesson
+from lessons import (
+    ANSWER,
+    CHECK,
+    WRITTEN,
+    answered,
+    autograded_score,
+    check_index,
+    nbgrader,
+    tiny_lesson,
+)
 
 from labutils.course import execution, grading, results, runner
 
@@ -118,37 +125,6 @@ def test_metadata_is_what_nbgrader_validates(kind):
 # --------------------------------------------------------------------------- nbgrader's own CLI
 
 
-def nbgrader(course, *arguments):
-    """Run an nbgrader command on a course folder with its gradebook inside it."""
-    bin_folder = str(Path(sys.executable).parent)  # nbgrader runs alembic from the environment
-    environment = {**os.environ, "PATH": bin_folder + os.pathsep + os.environ.get("PATH", "")}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nbgrader",
-            *arguments,
-            f"--CourseDirectory.root={course}",
-            f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}",
-        ],
-        cwd=course,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def autograded_score(course, assignment: str, student: str) -> tuple[float, float]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        submission = gradebook.find_submission(assignment, student)
-        return submission.score, submission.max_score
-
-
 @pytest.mark.slow
 def test_nbgrader_generates_the_same_student_edition_and_autogrades_it(tmp_path):
     course = tmp_path / "course"
@@ -162,103 +138,6 @@ def test_nbgrader_generates_the_same_student_edition_and_autogrades_it(tmp_path)
     nbformat.write(tiny_lesson(), course / "submitted" / "ada" / "lab" / "lesson.ipynb")
     nbgrader(course, "autograde", "lab")
     assert autograded_score(course, "lab", "ada") == (3, 5)  # the written answer awaits a person
-
-
-# ------------------------------------------------------------------------ the lab's own notebooks
-
-LAB = sorted(runner.NOTEBOOK_FOLDER.glob("*.ipynb"))
-
-
-def solution_lines(cell) -> list[str]:
-    """The substantial lines between a cell's solution markers."""
-    lines, inside = [], False
-    for line in cell.source.splitlines():
-        if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
-            inside = "BEGIN" in line
-        elif inside and len(line.strip()) > 12 and not line.strip().startswith("#"):
-            lines.append(line.strip())
-    return lines
-
-
-def graded(path) -> dict:
-    """The lab notebook's nbgrader cells, by grade id."""
-    notebook = nbformat.read(path, as_version=4)
-    return {
-        cell.metadata["nbgrader"]["grade_id"]: cell
-        for cell in notebook.cells
-        if "nbgrader" in cell.metadata
-    }
-
-
-@pytest.fixture(scope="module")
-def student_folder(tmp_path_factory):
-    """``python -m labutils student``, as ``make student`` runs it."""
-    out = tmp_path_factory.mktemp("student")
-    result = subprocess.run(
-        [sys.executable, "-m", "labutils", "student", "--out", out],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-def test_every_lab_notebook_has_checks_and_a_written_question():
-    for path in LAB:
-        kinds = [
-            ("check" if cell.cell_type == "code" else "written")
-            for cell in graded(path).values()
-            if cell.metadata["nbgrader"]["grade"]
-        ]
-        assert kinds.count("check") >= 2 and kinds.count("written") >= 1, path.name
-
-
-@pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
-def test_the_student_edition_holds_no_solution_no_hidden_test_and_no_output(student_folder, path):
-    student = nbformat.read(student_folder / path.name, as_version=4)
-    text = "\n".join(cell.source for cell in student.cells)
-    assert "SOLUTION" not in text and "HIDDEN TESTS" not in text
-    for cell in student.cells:
-        assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
-    student_cells = graded(student_folder / path.name)
-    for grade_id, cell in graded(path).items():
-        student_lines = {line.strip() for line in student_cells[grade_id].source.splitlines()}
-        for line in solution_lines(cell):
-            assert line not in student_lines, f"{grade_id}: {line}"
-
-
-@pytest.mark.slow
-def test_nbgrader_generate_assignment_gives_the_same_student_edition(student_folder, tmp_path):
-    course = tmp_path / "course"
-    shutil.copytree(runner.NOTEBOOK_FOLDER, course / "source" / "lab")
-    nbgrader(course, "generate_assignment", "lab")
-    for path in LAB:
-        released = nbformat.read(course / "release" / "lab" / path.name, as_version=4)
-        ours = nbformat.read(student_folder / path.name, as_version=4)
-        assert [c.source for c in released.cells] == [c.source for c in ours.cells], path.name
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
-def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(
-    student_folder, path, smoke_run, tmp_path
-):
-    run_dir = tmp_path / "runs"
-    if execution.reads_runs(nbformat.read(path, as_version=4)):
-        shutil.copytree(smoke_run[1], run_dir)  # runs to compare: the session's smoke series
-    executed = execution.execute_for_check(student_folder / path.name, run_dir=run_dir)
-    for cell in executed.cells:
-        if cell.cell_type != "code":
-            continue
-        nbgrader_cell = cell.metadata.get("nbgrader", {})
-        error = results.error_message(cell)
-        if nbgrader_cell.get("grade"):
-            assert error, f"{nbgrader_cell['grade_id']} passes on a blank notebook"
-        elif not nbgrader_cell.get("solution"):
-            assert error is None, f"{path.name}: a lesson cell failed: {error}\n{cell.source}"
-    outcome = results.grade_executed(executed)
-    assert {result.status for result in outcome} == {"not attempted"}
 
 
 def wrong_residual_block(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -281,16 +160,13 @@ def wrong_residual_block(notebook: nbformat.NotebookNode) -> nbformat.NotebookNo
 
 
 @pytest.mark.slow
-def test_check_gives_the_solution_full_points_and_a_wrong_answer_loses_that_exercise(tmp_path):
-    solution = runner.NOTEBOOK_FOLDER / "02_models.ipynb"
+def test_check_takes_the_points_of_a_wrong_answer_and_only_those(tmp_path):
+    # The solution's full points: test_runner's check of the session's smoke series.
     wrong = tmp_path / "02_models.ipynb"
-    nbformat.write(wrong_residual_block(nbformat.read(solution, as_version=4)), wrong)
-    command = [sys.executable, "-m", "labutils", "check"]
-    solved = subprocess.run([*command, solution], capture_output=True, text=True, timeout=600)
-    assert solved.returncode == 0, solved.stdout
-    points = re.search(r"points: (\d+) of (\d+)", solved.stdout)
-    assert points and points[1] == points[2] and int(points[2]) > 0
-    mistaken = subprocess.run([*command, wrong], capture_output=True, text=True, timeout=600)
+    solution = nbformat.read(runner.NOTEBOOK_FOLDER / "02_models.ipynb", as_version=4)
+    nbformat.write(wrong_residual_block(solution), wrong)
+    command = [sys.executable, "-m", "labutils", "check", wrong]
+    mistaken = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert mistaken.returncode == 1
     failed = [
         line.split()[1]
@@ -298,6 +174,8 @@ def test_check_gives_the_solution_full_points_and_a_wrong_answer_loses_that_exer
         if line.strip().startswith("failed")
     ]
     assert failed == ["02-residual-check"], mistaken.stdout
+    points = re.search(r"points: (\d+) of (\d+)", mistaken.stdout)
+    assert points and 0 < int(points[1]) < int(points[2])
     print(mistaken.stdout)
 
 
@@ -342,11 +220,3 @@ def test_check_puts_back_a_check_the_student_emptied(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "00-double-check was changed in the submission: graded with the" in result.stdout
     assert "double(3) should be 6" in result.stdout and "points: 1 of 3" in result.stdout
-
-
-def test_every_check_cell_lets_run_all_go_on_past_it():
-    for path in LAB:
-        for grade_id, cell in graded(path).items():
-            if cell.cell_type == "code" and cell.metadata["nbgrader"]["grade"]:
-                tags = cell.metadata.get("tags", [])
-                assert "raises-exception" in tags, f"{path.name}: {grade_id}"

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from labutils import models, runs, sources
-from labutils.course import budget, costs, runner
+from labutils.course import budget, costs, results, runner
 from labutils.engine import checkpoints
 
 # Tests marked slow execute notebooks in real kernels: seconds to a minute each.
@@ -42,6 +42,16 @@ def test_every_code_cell_of_every_executed_notebook_ran(smoke_run):
             assert cell.execution_count is not None, f"{path.name}: a cell did not run"
             assert not [output for output in cell.outputs if output.output_type == "error"]
         assert not notebook.metadata.papermill.exception
+
+
+@pytest.mark.slow
+def test_the_solutions_of_every_executed_notebook_earn_every_point(smoke_run):
+    _, out = smoke_run
+    for path in sorted((out / "notebooks").glob("*.ipynb")):
+        outcome = results.grade_executed(nbformat.read(path, as_version=4))
+        checks = [result for result in outcome if result.kind == "check"]
+        assert checks and results.all_passed(outcome), path.name
+        assert sum(result.earned for result in checks) == sum(r.points for r in checks) > 0
 
 
 @pytest.mark.slow
