@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import copy
 import os
+from typing import TYPE_CHECKING
 
-from labutils import sources
 from labutils.checks import check_choice
+
+if TYPE_CHECKING:
+    from labutils.sources import DataSource
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "LABUTILS_PROFILE"  # make test and the self-check run notebooks with "smoke"
@@ -176,8 +179,10 @@ def training_settings(
 
 def open_data(
     profile: str, source: str = "auto", root=None, verify: bool = True, seed: int = 0
-) -> sources.DataSource:
+) -> DataSource:
     """The data a notebook or run uses under a profile (``smoke`` always uses tiny synthetic)."""
+    from labutils import sources  # reads files with torch: `labutils check` never needs it
+
     settings = get_profile(profile)
     train_per_class, test_per_class = settings["synthetic_per_class"]
     if settings["data"] == "synthetic":

@@ -10,7 +10,9 @@ from labutils import data, sources
 from labutils.course.arguments import (
     add_data_arguments,
 )
-from labutils.download import ARCHIVE_MD5, download_cifar10
+from labutils.download import ARCHIVE_MD5, DownloadError, download_cifar10
+
+EXPLAINED_ERRORS = (DownloadError,)  # printed without a traceback (labutils.course.cli)
 
 
 def summarize_source(source: sources.DataSource) -> str:

@@ -10,6 +10,11 @@ from labutils.course import budget, profiles
 from labutils.course.arguments import (
     add_data_arguments,
 )
+from labutils.download import DownloadError
+from labutils.train import TrainingDiverged
+
+# Printed without a traceback (labutils.course.cli): a failed download, a diverged run.
+EXPLAINED_ERRORS = (DownloadError, TrainingDiverged)
 
 
 def command_run(args: argparse.Namespace) -> int:

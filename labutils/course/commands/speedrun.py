@@ -13,7 +13,12 @@ from labutils.course.arguments import (
     add_device_argument,
     add_precision_argument,
 )
+from labutils.download import DownloadError
 from labutils.speedrun import batches, recipes, trainer
+from labutils.train import TrainingDiverged
+
+# Printed without a traceback (labutils.course.cli): a failed download, a diverged run.
+EXPLAINED_ERRORS = (DownloadError, TrainingDiverged)
 
 
 def format_result(result: dict) -> str:

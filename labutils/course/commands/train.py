@@ -13,7 +13,12 @@ from labutils.course.arguments import (
     add_device_argument,
     add_precision_argument,
 )
+from labutils.download import DownloadError
 from labutils.engine import distributed
+from labutils.train import TrainingDiverged
+
+# Printed without a traceback (labutils.course.cli): a failed download, a diverged run.
+EXPLAINED_ERRORS = (DownloadError, TrainingDiverged)
 
 
 def resolve_settings(args: argparse.Namespace, synthetic: bool) -> dict:
