@@ -76,11 +76,11 @@ def test_the_student_edition_holds_no_solution_no_hidden_test_and_no_output(stud
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
 def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(
-    student_folder, path, smoke_run, tmp_path
+    student_folder, path, request, tmp_path
 ):
     run_dir = tmp_path / "runs"
-    if execution.reads_runs(nbformat.read(path, as_version=4)):
-        shutil.copytree(smoke_run[1], run_dir)  # runs to compare: the session's smoke series
+    if execution.reads_runs(nbformat.read(path, as_version=4)):  # runs to compare: the session's
+        shutil.copytree(request.getfixturevalue("smoke_run")[1], run_dir)  # smoke series
     executed = execution.execute_for_check(student_folder / path.name, run_dir=run_dir)
     for cell in executed.cells:
         if cell.cell_type != "code":
