@@ -10,6 +10,7 @@ back while the weights change) and ``timing`` (what a run will cost before it st
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -56,16 +57,12 @@ def fit_one_cycle(
     on_epoch_end: Callable[[list[dict]], Any] | None = None,
     compile_model: bool = False,
 ) -> list[dict]:
-    """Train with the one-cycle learning-rate policy, test after every epoch; return the history.
-
-    The lr rises from max_lr/25 to ``max_lr`` over the first 30% of the batches, then falls to
-    max_lr/250000. ``grad_clip`` clips each gradient value (``clip_mode="norm"``: their norm).
-    A history record per epoch: the lr of its last batch, the running training loss and
-    accuracy, the test loss and accuracy, its seconds and images per second. With ``out_dir``
-    a checkpoint is saved after every epoch and on Ctrl-C, holding ``meta`` (plain values,
-    e.g. ``{"model_name": "cnn"}``) and these arguments; ``resume=True`` continues it exactly.
-    ``on_epoch_end(history)`` runs after each epoch (``plots.LiveHistoryPlot`` draws it).
-    """
+    """Train with the one-cycle policy (lr from max_lr/25 up to ``max_lr`` in the first 30% of
+    the batches, then down to max_lr/250000), testing after each epoch; return the history (per
+    epoch: lr, train and test loss and accuracy, seconds, images/s). ``grad_clip`` clips each
+    gradient value (``clip_mode="norm"``: their norm). With ``out_dir`` a checkpoint holding
+    ``meta`` is saved after each epoch and on Ctrl-C; ``resume=True`` goes on from it exactly.
+    ``on_epoch_end(history)`` runs after each epoch (``plots.LiveHistoryPlot`` draws it)."""
     _check_arguments(epochs, max_lr, weight_decay, grad_clip, clip_mode, meta)
     _check_loaders(train_loader=train_loader, test_loader=test_loader)
     device = runtime.select_device(device)
@@ -75,38 +72,32 @@ def fit_one_cycle(
     model.to(device, memory_format=runtime.memory_format(model, device))
     network = distributed.wrap_model(model, device)  # DDP around the model under torchrun
     model = getattr(network, "module", network)  # what is tested and saved
-    if compile_model:
-        network = torch.compile(network)  # the training steps only
+    network = torch.compile(network) if compile_model else network  # the training steps only
     optimizer = opt_func(model.parameters(), lr=max_lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr, epochs=epochs, steps_per_epoch=len(train_loader)
     )
-    training = {  # what the checkpoint records, and a resumed run must repeat
+    training = {  # what a resumed run must repeat, and where this one runs
         **_arguments_record(epochs, max_lr, weight_decay, grad_clip, clip_mode, opt_func),
         "steps_per_epoch": len(train_loader),
         **_runtime_record(model, device, dtype, compile_model),
     }
-    meta = {**copy.deepcopy(meta or {}), "training": training}
-    run = RunFolder(folder, model, optimizer, scheduler, meta)
+    run = RunFolder(folder, model, optimizer, scheduler, meta, training)
     state = run.resume(device) if resume else Progress.start(device)
     distributed.print_main("\n".join(filter(None, (training["runtime"], training["distributed"]))))
-    show_progress = runtime.progress_enabled(progress) and distributed.is_main()
-    try:
-        with run.saved_on_interrupt(state, epochs), interrupts.decided_together():
-            while state.epoch < epochs:
-                train_one_epoch(
-                    network, train_loader, optimizer, scheduler, grad_clip, clip_mode=clip_mode,
-                    device=device, dtype=dtype, progress=state, epochs=epochs, show=show_progress,
-                )  # fmt: skip
-                distributed.join_batch_norm_statistics(model)  # every rank tests one model
-                state.end_epoch(evaluate(model, test_loader, device, dtype), device)
-                distributed.print_main(format_epoch(state.history[-1], epochs))
-                _warn_once_on_collapse(state.history)
-                run.save(state)
-                if on_epoch_end is not None:
-                    on_epoch_end(list(state.history))
-    except TrainingDiverged as error:
-        raise TrainingDiverged(f"{error}{run.kept_checkpoint_note(state)}") from None
+    with _stopped_safely(run, state, epochs):
+        while state.epoch < epochs:
+            train_one_epoch(
+                network, train_loader, optimizer, scheduler, grad_clip, clip_mode=clip_mode,
+                device=device, dtype=dtype, progress=state, epochs=epochs, show=progress,
+            )  # fmt: skip
+            distributed.join_batch_norm_statistics(model)  # every rank tests one model
+            state.end_epoch(evaluate(model, test_loader, device, dtype), device)
+            distributed.print_main(format_epoch(state.history[-1], epochs))
+            _warn_once_on_collapse(state.history)
+            run.save(state)
+            if on_epoch_end is not None:
+                on_epoch_end(list(state.history))
     _note_collapse(state.history)
     return state.history
 
@@ -123,7 +114,7 @@ def train_one_epoch(
     dtype: torch.dtype | None,
     progress: Progress,
     epochs: int,
-    show: bool = True,
+    show: bool | None = None,
 ) -> None:
     """Train on the rest of the epoch under way (all of it unless resuming), adding to ``progress``.
 
@@ -389,17 +380,28 @@ def _runtime_record(model: nn.Module, device, dtype, compile_model: bool) -> dic
     }
 
 
+@contextlib.contextmanager
+def _stopped_safely(run: RunFolder, progress: Progress, epochs: int):
+    """Ctrl-C: every rank stops at the same step, and rank 0 saves and says how to resume. A loss
+    that is not a number: the error says the last checkpoint was kept as it was."""
+    try:
+        with run.saved_on_interrupt(progress, epochs), interrupts.decided_together():
+            yield
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{error}{run.kept_checkpoint_note(progress)}") from None
+
+
 def _model_device(model: nn.Module) -> torch.device:
     parameter = next(iter(model.parameters()), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _epoch_bar(total: int, progress: Progress, epochs: int, show: bool):
+def _epoch_bar(total: int, progress: Progress, epochs: int, show: bool | None):
     return runtime.progress_bar(
         total=total,
         initial=progress.step,
         unit="batch",
         leave=False,
         desc=f"epoch {progress.epoch + 1}/{epochs}",
-        enabled=show,
+        enabled=runtime.progress_enabled(show) and distributed.is_main(),
     )

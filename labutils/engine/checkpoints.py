@@ -11,6 +11,7 @@ without running pickled code. Both files are written whole or not at all
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -328,8 +329,10 @@ class RunFolder:
     Rank 0 alone writes. Without a folder (``None``) nothing is saved, and Ctrl-C says so.
     """
 
-    def __init__(self, folder: Path | None, model, optimizer, scheduler, meta: dict):
-        self.folder, self.model, self.meta = folder, model, meta
+    def __init__(self, folder: Path | None, model, optimizer, scheduler, meta, training: dict):
+        """``meta``: the caller's plain values; ``training``: the arguments and runtime."""
+        self.folder, self.model = folder, model
+        self.meta = {**copy.deepcopy(meta or {}), "training": training}
         self.optimizer, self.scheduler = optimizer, scheduler
 
     def save(self, progress: Progress) -> None:

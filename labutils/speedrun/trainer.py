@@ -164,14 +164,11 @@ def run_speedrun(
     progress: bool | None = None,
     recipe: Recipe | None = None,
 ) -> dict:
-    """Train airbench94's network with ``recipe`` (airbench94's by default) and test it.
-
-    ``epochs`` and ``batch_size`` default to the recipe's published ones.
-    ``seconds`` counts the whitening, the training and the final (TTA) evaluation; reading the
-    files and building the network come before the clock starts. Pass ``load_data(source)``
-    instead of a source to read the files once for several runs. The result holds plain
-    numbers, the per-epoch ``history`` and, under ``"model"``, the trained network.
-    """
+    """Train airbench94's network with ``recipe`` (airbench94's by default; its epochs and batch
+    size unless given) and test it. ``seconds`` counts the whitening, the training and the final
+    (TTA) evaluation, not reading the files or building the network. Pass ``load_data(source)``
+    to read the files once for several runs. The result holds plain numbers, the per-epoch
+    ``history`` and, under ``"model"``, the trained network."""
     recipe = recipe or Recipe()
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
@@ -189,12 +186,9 @@ def run_speedrun(
     trained = timing.clock(device)
     test_acc = tta_accuracy(model, data.test_images, data.test_labels, tta_level, dtype)
     tested = timing.clock(device)
-    test_acc_no_tta = (
-        test_acc
-        if tta_level == 0
-        else tta_accuracy(model, data.test_images, data.test_labels, 0, dtype)
-    )
-    channels_last = runtime.use_channels_last(model, device)
+    test_acc_no_tta = test_acc  # the same pass without test-time augmentation
+    if tta_level:
+        test_acc_no_tta = tta_accuracy(model, data.test_images, data.test_labels, 0, dtype)
     return {
         "test_acc": test_acc,
         "test_acc_no_tta": test_acc_no_tta,
@@ -202,7 +196,9 @@ def run_speedrun(
         **_run_record(epochs, batch_size, tta_level, seed, recipe),
         "steps": history[-1]["steps"],
         "data": data.label,
-        "runtime": runtime.describe_runtime(device, dtype, channels_last),
+        "runtime": runtime.describe_runtime(
+            device, dtype, runtime.use_channels_last(model, device)
+        ),
         "history": history,
         "model": model,
     }

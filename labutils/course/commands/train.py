@@ -104,6 +104,25 @@ def add_commands(commands) -> None:
         choices=("auto", *profiles.PROFILE_NAMES),
         help="default settings: smoke | cpu | gpu (auto: gpu if CUDA, else cpu)",
     )
+    add_settings_arguments(parser)
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="run folder for history.json, model.pt, run.json (default: runs/MODEL)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run saved in --out"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    add_device_argument(parser)
+    add_precision_argument(parser)
+    parser.set_defaults(handler=command_train)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training settings, each one the profile's unless given."""
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-lr", type=float)
@@ -120,19 +139,6 @@ def add_commands(commands) -> None:
         default=None,
         help="random crops and flips of the training images",
     )
-    add_data_arguments(parser)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="run folder for history.json, model.pt, run.json (default: runs/MODEL)",
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue the interrupted run saved in --out"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    add_device_argument(parser)
-    add_precision_argument(parser)
     parser.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -140,4 +146,3 @@ def add_commands(commands) -> None:
         help="train through torch.compile (inductor): a minute or more of compiling first; "
         "benchmarks/compile.py says whether it pays on this machine (default: off)",
     )
-    parser.set_defaults(handler=command_train)
