@@ -163,35 +163,7 @@ def check_plain(value, where: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------- save and load
-
-
-def save_checkpoint(
-    folder: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    progress: Progress,
-    meta: dict,
-) -> None:
-    """Write ``model.pt`` and ``history.json`` into ``folder``, each one atomically."""
-    checkpoint = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "epoch": progress.epoch,
-        "step": progress.step,
-        "partial_epoch": progress.partial_epoch(),
-        "torch_rng_state": progress.rng_state["torch"],
-        "cuda_rng_state": progress.rng_state.get("cuda"),
-        "epoch_start_rng_state": progress.epoch_rng_state,
-        "history": progress.history,
-        "meta": meta,
-    }
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    write_atomically(folder / CHECKPOINT_FILE, buffer.getvalue())
-    write_atomically(folder / HISTORY_FILE, json.dumps(progress.history, indent=2).encode())
+# --------------------------------------------------------------------------- load
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -230,9 +202,6 @@ def load_trained_model(path: str | os.PathLike) -> nn.Module:
     return model.eval()
 
 
-# --------------------------------------------------------------------------- resume
-
-
 def _check_same_run(saved: dict, current: dict, path: Path) -> None:
     names = (saved.keys() | current.keys()) - {"training"}
     pairs = [(name, saved.get(name), current.get(name)) for name in sorted(names)]
@@ -254,43 +223,6 @@ def _check_same_run(saved: dict, current: dict, path: Path) -> None:
             "so pass the same values, or start afresh with resume=False or another "
             "out_dir."
         )
-
-
-def resume(
-    folder: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    meta: dict,
-    device: torch.device,
-) -> Progress:
-    """Load the checkpoint in ``folder`` into the model, optimizer and schedule; say where it stood.
-
-    A checkpoint made with other training arguments (``meta``) is refused. The random state is
-    put back too: mid-epoch, the one from where that epoch began, so that the loop can redraw
-    the batches already trained on and get exactly what it drew the first time.
-    """
-    path = folder / CHECKPOINT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"resume=True, but there is no checkpoint at {str(path)!r}: "
-            f"start the run without resume=True, or check out_dir."
-        )
-    checkpoint = load_checkpoint(path)
-    _check_same_run(checkpoint["meta"], meta, path)
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    progress = Progress(
-        epoch=checkpoint["epoch"],
-        step=checkpoint["step"],
-        **checkpoint["partial_epoch"],
-        history=checkpoint["history"],
-        rng_state={"torch": checkpoint["torch_rng_state"], "cuda": checkpoint["cuda_rng_state"]},
-        epoch_rng_state=checkpoint["epoch_start_rng_state"],
-    )
-    set_rng_state(progress.epoch_rng_state if progress.step else progress.rng_state, device)
-    return progress
 
 
 def training_arguments(folder: str | os.PathLike) -> dict:
@@ -336,17 +268,59 @@ class RunFolder:
         self.optimizer, self.scheduler = optimizer, scheduler
 
     def save(self, progress: Progress) -> None:
-        """Write the checkpoint and the history as they stand (rank 0, with a folder only)."""
-        if self.folder is not None and distributed.is_main():
-            save_checkpoint(
-                self.folder, self.model, self.optimizer, self.scheduler, progress, self.meta
-            )
+        """Write ``model.pt`` and ``history.json`` as they stand, each atomically (rank 0, with a
+        folder only)."""
+        if self.folder is None or not distributed.is_main():
+            return
+        checkpoint = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": progress.epoch,
+            "step": progress.step,
+            "partial_epoch": progress.partial_epoch(),
+            "torch_rng_state": progress.rng_state["torch"],
+            "cuda_rng_state": progress.rng_state.get("cuda"),
+            "epoch_start_rng_state": progress.epoch_rng_state,
+            "history": progress.history,
+            "meta": self.meta,
+        }
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_atomically(self.folder / CHECKPOINT_FILE, buffer.getvalue())
+        history = json.dumps(progress.history, indent=2).encode()
+        write_atomically(self.folder / HISTORY_FILE, history)
 
     def resume(self, device: torch.device) -> Progress:
-        """Load the checkpoint into the model, optimizer and schedule; say where it stood."""
-        progress = resume(
-            self.folder, self.model, self.optimizer, self.scheduler, self.meta, device
+        """Load the checkpoint into the model, optimizer and schedule; say where it stood.
+
+        A checkpoint made with other training arguments is refused. The random state is put
+        back too: mid-epoch, the one from where that epoch began, so that the loop can redraw
+        the batches already trained on and get exactly what it drew the first time.
+        """
+        path = self.folder / CHECKPOINT_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"resume=True, but there is no checkpoint at {str(path)!r}: "
+                f"start the run without resume=True, or check out_dir."
+            )
+        checkpoint = load_checkpoint(path)
+        _check_same_run(checkpoint["meta"], self.meta, path)
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        progress = Progress(
+            epoch=checkpoint["epoch"],
+            step=checkpoint["step"],
+            **checkpoint["partial_epoch"],
+            history=checkpoint["history"],
+            rng_state={
+                "torch": checkpoint["torch_rng_state"],
+                "cuda": checkpoint["cuda_rng_state"],
+            },
+            epoch_rng_state=checkpoint["epoch_start_rng_state"],
         )
+        set_rng_state(progress.epoch_rng_state if progress.step else progress.rng_state, device)
         distributed.print_main(
             f"Resuming from {self.folder / CHECKPOINT_FILE}: {progress.epoch} of "
             f"{self.meta['training']['epochs']} epochs done, {progress.step} of "
