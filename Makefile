@@ -19,7 +19,7 @@ PACKAGE ?=
 help:
 	@echo "make lab    - install into .venv and run the lab's main job"
 	@echo "make test   - install into .venv (with test tools) and run every test"
-	@echo "make test-fast - the tests that start no kernel, for the edit loop"
+	@echo "make test-fast - the quick tests (no kernel, no torchrun; under a minute), for the edit loop"
 	@echo "make student - write the student edition into student/ (nbgrader stubs, no outputs)"
 	@echo "make book   - the static site of runs/latest (a smoke run first if there is none)"
 	@echo "make wheel  - build the lab's wheel into dist/, for notebooks outside the repository"
@@ -81,7 +81,7 @@ else
 	$(BIN)/python -m labutils book $(BOOK_ARGS)
 endif
 
-# The quick loop while editing: every test that starts no kernel (under a minute).
+# The quick loop while editing: every test not marked slow (no kernel, no torchrun; under a minute).
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow"
 

@@ -22,6 +22,7 @@ def speed():
     return module
 
 
+@pytest.mark.slow
 def test_speed_script_prints_a_table_with_a_positive_ratio(tmp_path):
     data.write_synthetic_cifar10(tmp_path, train_per_class=20, test_per_class=5)
     result = subprocess.run(
@@ -81,6 +82,7 @@ def test_endless_keeps_one_iterator_until_it_runs_out(speed):
     assert taken[3] == "batch 1" and CountingLoader.iterators == 3
 
 
+@pytest.mark.slow
 def test_time_to_accuracy_sets_both_recipes_side_by_side(tmp_path):
     data.write_synthetic_cifar10(tmp_path, train_per_class=20, test_per_class=5)
     script = SPEED_SCRIPT.parent / "time_to_accuracy.py"
@@ -111,6 +113,7 @@ def compile_benchmark():
     return module
 
 
+@pytest.mark.slow
 def test_compile_benchmark_counts_the_arithmetic_of_a_training_step(compile_benchmark):
     import torch
 

@@ -219,6 +219,7 @@ def page_faults_per_cycle(mode: str) -> tuple[bool, list[int]]:
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc",
     reason="malloc's thresholds are a glibc setting",
 )
+@pytest.mark.slow
 def test_freed_activations_are_reused_without_fresh_pages():
     pages = 200 * 2**20 // 4096  # larger than glibc's default mmap threshold (at most 32 MiB)
     kept, faults = page_faults_per_cycle("keep")

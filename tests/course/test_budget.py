@@ -154,6 +154,7 @@ def test_a_fraction_of_the_split_is_drawn_once_from_the_seed():
         loaders.training_part(images, labels, 0)
 
 
+@pytest.mark.slow
 def test_a_plan_is_made_on_this_machine_and_reused_from_the_run_folder(tmp_path):
     source = profiles.open_data("smoke", root=tmp_path / "data")
     plan = budget.plan_for_notebook(tmp_path / "run", "smoke", source, 5)

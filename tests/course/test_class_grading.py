@@ -106,6 +106,7 @@ def grades_of(out) -> dict:
         return {(row["student"], row["exercise"]): row for row in csv.DictReader(file)}
 
 
+@pytest.mark.slow
 def test_grades_csv_has_exact_points_per_student_and_exercise(graded_class):
     out, _, _ = graded_class
     grades = grades_of(out)
@@ -127,6 +128,7 @@ def test_grades_csv_has_exact_points_per_student_and_exercise(graded_class):
         assert grades[student, "00-double-check"]["max_points"] == "2"
 
 
+@pytest.mark.slow
 def test_statuses_name_what_happened(graded_class):
     grades = grades_of(graded_class[0])
     status = {student: grades[student, "00-double-check"]["status"] for student, _ in grades}
@@ -145,6 +147,7 @@ def test_statuses_name_what_happened(graded_class):
     assert f"timed out after {TIMEOUT} s" in grades["looper", "00-double-check"]["message"]
 
 
+@pytest.mark.slow
 def test_a_tampered_check_is_graded_with_the_original_and_reported(graded_class):
     out, stdout, _ = graded_class
     for student in ("emptied", "deleted"):
@@ -155,6 +158,7 @@ def test_a_tampered_check_is_graded_with_the_original_and_reported(graded_class)
     assert "deleted/00_lesson.ipynb: 00-double-check was deleted" in stdout
 
 
+@pytest.mark.slow
 def test_files_that_cannot_be_graded_are_named(graded_class):
     grades = grades_of(graded_class[0])
     assert "not a notebook: not JSON" in grades["garbage", "00-double-check"]["message"]
@@ -162,6 +166,7 @@ def test_files_that_cannot_be_graded_are_named(graded_class):
     assert "07-double-check" in grades["other", "00-double-check"]["message"]
 
 
+@pytest.mark.slow
 def test_no_hidden_test_reaches_feedback_csv_or_the_summary(graded_class):
     out, stdout, _ = graded_class
     texts = [path.read_text() for path in (out / "feedback").rglob("*.md")]
@@ -173,6 +178,7 @@ def test_no_hidden_test_reaches_feedback_csv_or_the_summary(graded_class):
     assert any("double(-1)" in cell.source for cell in graded.cells)  # for the instructor
 
 
+@pytest.mark.slow
 def test_the_summary_fits_a_screen_and_lists_written_answers(graded_class):
     _, stdout, _ = graded_class
     assert len(stdout.splitlines()) < 60
@@ -182,6 +188,7 @@ def test_the_summary_fits_a_screen_and_lists_written_answers(graded_class):
     assert "no written answer yet: blank, deleted" in written
 
 
+@pytest.mark.slow
 def test_graded_notebooks_are_kept_for_the_instructor(graded_class):
     out = graded_class[0]
     assert (out / "graded" / "ada" / LESSON).is_file()
@@ -189,6 +196,7 @@ def test_graded_notebooks_are_kept_for_the_instructor(graded_class):
     assert not (out / ".scratch").exists()
 
 
+@pytest.mark.slow
 def test_a_student_feedback_file_reads_as_a_report(graded_class):
     feedback = (graded_class[0] / "feedback" / "wrong" / "00_lesson.md").read_text()
     assert feedback.startswith("# 00_lesson.ipynb: feedback for wrong")

@@ -97,6 +97,7 @@ def test_download_from_a_local_archive_checks_its_md5(capsys, synthetic_root, tm
 # --------------------------------------------------------------------------- train
 
 
+@pytest.mark.slow
 def test_train_learns_the_synthetic_classes_and_writes_the_run_folder(capsys, tmp_path):
     out = tmp_path / "cnn"
     # The cpu profile on synthetic data: 2 000 images, enough steps for the CNN to learn them.

@@ -59,6 +59,7 @@ def test_every_lab_notebook_has_checks_and_a_written_question():
         assert kinds.count("check") >= 2 and kinds.count("written") >= 1, path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", LAB, ids=lambda path: path.stem)
 def test_the_student_edition_holds_no_solution_no_hidden_test_and_no_output(student_folder, path):
     student = nbformat.read(student_folder / path.name, as_version=4)

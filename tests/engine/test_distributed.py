@@ -144,6 +144,7 @@ def diverged_run(smoke_root, tmp_path_factory):
     return result, out, time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_two_ranks_train_the_mlp_to_the_weights_of_one_process(smoke_root, tmp_path):
     script = tmp_path / "train_mlp.py"
     script.write_text(MLP_SCRIPT)
@@ -166,6 +167,7 @@ def test_two_ranks_train_the_mlp_to_the_weights_of_one_process(smoke_root, tmp_p
     assert second["train_loss"] == pytest.approx(first["train_loss"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_two_ranks_write_one_run_folder_and_match_one_process(smoke_root, tmp_path, capsys):
     """The CNN: no SyncBatchNorm on gloo, so accuracies close, and one set of files."""
     assert cli.main(train_arguments(smoke_root, "cnn", tmp_path / "alone")) == 0
@@ -188,6 +190,7 @@ def test_two_ranks_write_one_run_folder_and_match_one_process(smoke_root, tmp_pa
     assert abs(second[0]["test_acc"] - first[0]["test_acc"]) <= ACCURACY_TOLERANCE
 
 
+@pytest.mark.slow
 def test_a_nan_on_one_rank_stops_every_rank_with_advice(diverged_run):
     result, out, seconds = diverged_run
     assert result.returncode != 0
@@ -199,6 +202,7 @@ def test_a_nan_on_one_rank_stops_every_rank_with_advice(diverged_run):
     print(f"diverged run stopped after {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_a_resumed_two_rank_run_matches_an_uninterrupted_one(smoke_root, diverged_run, tmp_path):
     _, diverged_out, _ = diverged_run
     resumed, whole = tmp_path / "resumed", tmp_path / "whole"
@@ -218,6 +222,7 @@ def test_a_resumed_two_rank_run_matches_an_uninterrupted_one(smoke_root, diverge
     assert histories[0] == histories[1]
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_once_and_stops_every_rank(smoke_root, tmp_path):
     out = tmp_path / "run"
     command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "labutils"]
@@ -290,6 +295,7 @@ with distributed.process_group("cpu") as device:
 """
 
 
+@pytest.mark.slow
 def test_each_rank_draws_its_own_dropout_masks_from_one_shared_stream(tmp_path):
     script = tmp_path / "own_streams.py"
     script.write_text(OWN_STREAMS_SCRIPT)

@@ -40,6 +40,7 @@ def speed_data(data_root):
 # --------------------------------------------------------------------------- the whole recipe
 
 
+@pytest.mark.slow
 def test_a_short_run_on_synthetic_data_learns(speed_data):
     result = trainer.run_speedrun(
         speed_data, epochs=3, batch_size=100, tta_level=2, seed=0, device="cpu", progress=False
@@ -63,6 +64,7 @@ def test_a_batch_larger_than_the_training_set_is_refused_by_name(speed_data):
         trainer.run_speedrun(speed_data, epochs=1, batch_size=1024, device="cpu")
 
 
+@pytest.mark.slow
 def test_a_short_muon_run_on_synthetic_data_learns(speed_data):
     result = trainer.run_speedrun(
         speed_data,
@@ -114,6 +116,7 @@ def test_seconds_per_recipe_step_runs_every_recipe_on_a_small_batch():
 # --------------------------------------------------------------------------- command line
 
 
+@pytest.mark.slow
 def test_speedrun_command_ends_with_the_mean_accuracy_and_seconds(capsys, data_root):
     parser = argparse.ArgumentParser()
     speedrun_command.add_commands(parser.add_subparsers(dest="command", required=True))
@@ -156,6 +159,7 @@ def test_python_m_labutils_speedrun_is_wired(capsys, data_root):
     assert any(line.startswith("recipe cpu: 0.5 epochs") for line in lines)  # the default on CPU
 
 
+@pytest.mark.slow
 def test_speedrun_compare_runs_the_published_recipe_beside_the_labs(capsys, data_root):
     code = cli.main(
         [
