@@ -6,6 +6,12 @@ import argparse
 from pathlib import Path
 
 from labutils import runtime, sources
+from labutils.download import DownloadError
+from labutils.train import TrainingDiverged
+
+# What a command that reads data and trains explains without a traceback (labutils.course.cli
+# reads each command module's EXPLAINED_ERRORS): a failed download, a diverged run.
+DATA_AND_TRAINING_ERRORS = (DownloadError, TrainingDiverged)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

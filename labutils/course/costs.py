@@ -191,14 +191,20 @@ def measure_demo_costs(
         "mlp": (settings["divergence_demo"]["batch_size"], False),
         "cnn": (settings["augmentation_demo"]["batch_size"], True),
     }
-    demo_costs = {}
+    demo_costs, min_seconds = {}, min_timed_seconds(profile)
     for name, (batch_size, augment) in demos.items():
         if batch_size == costs[name].batch_size:
             continue
         per_train, per_test, _ = time_model(
-            name, batch_size, augment, train_split, test_split, device, precision,
-            min_seconds=min_timed_seconds(profile),
-        )  # fmt: skip
+            name,
+            batch_size,
+            augment,
+            train_split,
+            test_split,
+            device,
+            precision,
+            min_seconds=min_seconds,
+        )
         demo_costs[name] = replace(
             costs[name],
             batch_size=batch_size,

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from queue import Empty
 from time import monotonic
@@ -161,19 +160,17 @@ def train_smoke_runs(run_dir: Path, models: tuple[str, ...] = ("mlp", "cnn", "re
             )
 
 
-def execute_for_check(
-    path: Path, profile: str = "smoke", run_dir: Path | None = None, timeout: int = 900
-) -> nbformat.NotebookNode:
-    """Run a notebook as it is, in its own folder, errors allowed in every cell; return it.
+def self_check_conditions(
+    notebook: nbformat.NotebookNode, run_dir: Path, profile: str = "smoke", timeout: int = 900
+) -> tuple[dict, dict[str, str], sandbox.Limits]:
+    """The parameters, environment and limits a self-check runs ``notebook`` with.
 
-    ``PROFILE`` is set to ``profile`` and ``RUN_DIR`` to ``run_dir`` (a scratch folder by
-    default), so the check never touches the student's runs.
+    ``PROFILE`` is ``profile`` and ``RUN_DIR`` is ``run_dir`` (so the check never touches the
+    student's runs), where small runs are trained first if the notebook compares runs and finds
+    none there; a time limit per cell, no memory limit.
     """
-    run_dir = Path(run_dir or tempfile.mkdtemp(prefix="labutils-check-"))
-    if reads_runs(nbformat.read(path, as_version=4)) and not any(run_dir.glob("*/history.json")):
-        train_smoke_runs(run_dir)
-    environment = {**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"}
-    limits = sandbox.Limits(timeout=timeout, memory_gb=0)
+    if reads_runs(notebook) and not any(Path(run_dir).glob("*/history.json")):
+        train_smoke_runs(Path(run_dir))
     parameters = {"PROFILE": profile, "RUN_DIR": str(run_dir)}
-    folder = Path(path).resolve().parent
-    return execute_notebook(path, folder, parameters, environment, limits)
+    environment = {**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"}
+    return parameters, environment, sandbox.Limits(timeout=timeout, memory_gb=0)

@@ -7,7 +7,6 @@ reported by name with every exercise marked ``error``; nothing about one file st
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -143,12 +142,9 @@ def self_check(
     except UnreadableSubmission as error:
         return failed_grade(reference, "you", name, str(error))
     scratch = Path(tempfile.mkdtemp(prefix="labutils-check-"))
-    run_dir = scratch / "runs"
-    if execution.reads_runs(notebook):
-        execution.train_smoke_runs(run_dir)
-    environment = {**os.environ, "LABUTILS_PROFILE": profile, "LABUTILS_PROGRESS": "0"}
-    limits = sandbox.Limits(timeout=timeout, memory_gb=0)
-    parameters = {"PROFILE": profile, "RUN_DIR": str(run_dir)}
+    parameters, environment, limits = execution.self_check_conditions(
+        notebook, scratch / "runs", profile, timeout
+    )
     try:
         grade = grade_submission(
             path, reference, "you", scratch, path.resolve().parent, environment, limits, parameters

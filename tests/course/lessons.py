@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from labutils.course import grading
+from labutils.course import execution, grading
 
 ANSWER = '''def double(x):
     """Twice x."""
@@ -106,3 +106,12 @@ def autograded_score(course, assignment: str, student: str) -> tuple[float, floa
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(assignment, student)
         return submission.score, submission.max_score
+
+
+def execute_for_check(path: Path, run_dir: Path) -> nbformat.NotebookNode:
+    """Run a notebook where it lies as ``labutils check`` runs it (its checks as they stand),
+    with ``run_dir`` as its runs; return it executed."""
+    notebook = nbformat.read(path, as_version=4)
+    parameters, environment, limits = execution.self_check_conditions(notebook, run_dir)
+    folder = Path(path).resolve().parent
+    return execution.execute_notebook(path, folder, parameters, environment, limits)

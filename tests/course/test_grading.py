@@ -14,17 +14,18 @@ from lessons import (
     answered,
     autograded_score,
     check_index,
+    execute_for_check,
     nbgrader,
     tiny_lesson,
 )
 
-from labutils.course import execution, grading, results, runner
+from labutils.course import grading, results, runner
 
 
 def execute(notebook: nbformat.NotebookNode, folder) -> list[results.ExerciseResult]:
     path = folder / "lesson.ipynb"
     nbformat.write(notebook, path)
-    return results.grade_executed(execution.execute_for_check(path, run_dir=folder / "runs"))
+    return results.grade_executed(execute_for_check(path, folder / "runs"))
 
 
 def test_the_student_edition_holds_stubs_no_solution_and_no_hidden_test():

@@ -7,7 +7,7 @@ import sys
 
 import nbformat
 import pytest
-from lessons import nbgrader
+from lessons import execute_for_check, nbgrader
 
 from labutils.course import execution, results, runner
 
@@ -82,7 +82,7 @@ def test_a_blank_student_edition_runs_to_the_end_and_passes_no_check(
     run_dir = tmp_path / "runs"
     if execution.reads_runs(nbformat.read(path, as_version=4)):  # runs to compare: the session's
         shutil.copytree(request.getfixturevalue("smoke_run")[1], run_dir)  # smoke series
-    executed = execution.execute_for_check(student_folder / path.name, run_dir=run_dir)
+    executed = execute_for_check(student_folder / path.name, run_dir)
     for cell in executed.cells:
         if cell.cell_type != "code":
             continue

@@ -8,13 +8,11 @@ from pathlib import Path
 
 from labutils.course import budget, profiles
 from labutils.course.arguments import (
+    DATA_AND_TRAINING_ERRORS,
     add_data_arguments,
 )
-from labutils.download import DownloadError
-from labutils.train import TrainingDiverged
 
-# Printed without a traceback (labutils.course.cli): a failed download, a diverged run.
-EXPLAINED_ERRORS = (DownloadError, TrainingDiverged)
+EXPLAINED_ERRORS = DATA_AND_TRAINING_ERRORS  # printed without a traceback
 
 
 def command_run(args: argparse.Namespace) -> int:

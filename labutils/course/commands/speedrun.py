@@ -9,16 +9,14 @@ import sys
 from labutils import runtime, sources
 from labutils.checks import check_int
 from labutils.course.arguments import (
+    DATA_AND_TRAINING_ERRORS,
     add_data_arguments,
     add_device_argument,
     add_precision_argument,
 )
-from labutils.download import DownloadError
 from labutils.speedrun import batches, recipes, trainer
-from labutils.train import TrainingDiverged
 
-# Printed without a traceback (labutils.course.cli): a failed download, a diverged run.
-EXPLAINED_ERRORS = (DownloadError, TrainingDiverged)
+EXPLAINED_ERRORS = DATA_AND_TRAINING_ERRORS  # printed without a traceback
 
 
 def format_result(result: dict) -> str:

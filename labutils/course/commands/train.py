@@ -9,16 +9,14 @@ from pathlib import Path
 from labutils import loaders, models, runs, runtime, train
 from labutils.course import profiles
 from labutils.course.arguments import (
+    DATA_AND_TRAINING_ERRORS,
     add_data_arguments,
     add_device_argument,
     add_precision_argument,
 )
-from labutils.download import DownloadError
 from labutils.engine import distributed
-from labutils.train import TrainingDiverged
 
-# Printed without a traceback (labutils.course.cli): a failed download, a diverged run.
-EXPLAINED_ERRORS = (DownloadError, TrainingDiverged)
+EXPLAINED_ERRORS = DATA_AND_TRAINING_ERRORS  # printed without a traceback
 
 
 def resolve_settings(args: argparse.Namespace, synthetic: bool) -> dict:
